@@ -1,0 +1,2 @@
+//! The one TOML configuration of every edge-upf process.
+#![forbid(unsafe_code)]

@@ -1,0 +1,1 @@
+//! The control channel between the control processes and the dataplane.

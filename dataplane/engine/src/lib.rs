@@ -1,0 +1,2 @@
+//! The per-worker packet engine: classification and actions.
+#![forbid(unsafe_code)]

@@ -1,0 +1,1 @@
+//! Packet I/O backends for the dataplane workers.

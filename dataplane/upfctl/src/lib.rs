@@ -1,0 +1,2 @@
+//! Admin CLI for a running edge-upf.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! The ETSI MEC 011 Mp1 sidecar.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! GTP-U and IP traffic generator.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! SMF load simulator over N4.
+#![forbid(unsafe_code)]

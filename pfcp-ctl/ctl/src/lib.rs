@@ -1,0 +1,2 @@
+//! The N4 control process.
+#![forbid(unsafe_code)]
