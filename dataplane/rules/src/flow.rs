@@ -385,7 +385,13 @@ mod tests {
         assert_eq!(f.src, AddrMatch::Prefix("198.51.100.0/24".parse().unwrap()));
         assert_eq!(f.src_ports, vec![PortRange { lo: 5000, hi: 5010 }]);
         assert_eq!(f.dst, AddrMatch::Assigned);
-        assert_eq!(f.dst_ports, vec![PortRange { lo: 40000, hi: 40000 }]);
+        assert_eq!(
+            f.dst_ports,
+            vec![PortRange {
+                lo: 40000,
+                hi: 40000
+            }]
+        );
 
         let any = fd("permit out ip from any to assigned");
         assert_eq!(any.protocol, None);
@@ -393,7 +399,10 @@ mod tests {
 
         let v6 = fd("permit out 6 from 2001:db8::/32 80,443 to 2001:db8:45::1/128");
         assert_eq!(v6.src_ports.len(), 2);
-        assert_eq!(v6.dst, AddrMatch::Prefix("2001:db8:45::1/128".parse().unwrap()));
+        assert_eq!(
+            v6.dst,
+            AddrMatch::Prefix("2001:db8:45::1/128".parse().unwrap())
+        );
 
         let neg = fd("permit out ip from !10.0.0.0/8 to any");
         assert!(matches!(neg.src, AddrMatch::NotPrefix(_)));
@@ -463,16 +472,10 @@ mod tests {
 
     fn arb_prefix() -> impl Strategy<Value = IpPrefix> {
         prop_oneof![
-            (any::<u32>(), 0u8..=32).prop_map(|(a, l)| IpPrefix::new(
-                IpAddr::V4(a.into()),
-                l
-            )
-            .unwrap()),
-            (any::<u128>(), 0u8..=128).prop_map(|(a, l)| IpPrefix::new(
-                IpAddr::V6(a.into()),
-                l
-            )
-            .unwrap()),
+            (any::<u32>(), 0u8..=32)
+                .prop_map(|(a, l)| IpPrefix::new(IpAddr::V4(a.into()), l).unwrap()),
+            (any::<u128>(), 0u8..=128)
+                .prop_map(|(a, l)| IpPrefix::new(IpAddr::V6(a.into()), l).unwrap()),
         ]
     }
 

@@ -201,8 +201,7 @@ pub(crate) fn validate(s: &SessionRules) -> Result<(), RuleError> {
         if let Some(q) = p.pdi.qfis.iter().find(|&&q| q > 63) {
             return Err(err(RuleKind::Pdr, id, RuleErrorReason::BadQfi(*q)));
         }
-        if p
-            .pdi
+        if p.pdi
             .sdf_filters
             .iter()
             .any(|f| f.flow.as_ref().is_some_and(|fl| !fl.permit))
