@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod flow;
+pub mod placement;
 pub mod prefix;
 pub mod report;
 pub mod steer;
