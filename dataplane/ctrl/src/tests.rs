@@ -5,15 +5,27 @@ use std::net::IpAddr;
 use upf_rules::report::UsageReport;
 use upf_rules::SessionRules;
 
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "upf-ctrl-test-{tag}-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
+/// A temporary directory removed when dropped.
+struct TmpDir(PathBuf);
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for TmpDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+fn tmpdir(tag: &str) -> TmpDir {
+    let d = std::env::temp_dir().join(format!("upf-ctrl-test-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TmpDir(d)
 }
 
 fn small() -> ChannelConfig {
@@ -199,7 +211,7 @@ fn corrupt_ring_is_reported_not_read_out_of_bounds() {
 fn waiting_consumers_are_woken() {
     let dir = tmpdir("wake");
     let mut dp = DataplaneEnd::create(&dir, small()).unwrap();
-    let dir2 = dir.clone();
+    let dir2 = dir.to_path_buf();
     let t = std::thread::spawn(move || {
         let mut c = ClientEnd::attach(&dir2, SLOT_PFCP).unwrap();
         std::thread::sleep(Duration::from_millis(50));
