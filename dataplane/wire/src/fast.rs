@@ -1,0 +1,612 @@
+//! The per-packet helpers of the dataplane: one pass over a frame to find
+//! what classification needs, and encapsulation from a precomputed template.
+//!
+//! Everything here works on plain slices, returns `Copy` values and never
+//! allocates. Offsets are from the start of the slice passed in.
+
+use std::net::IpAddr;
+
+use crate::checksum;
+use crate::ethernet::{self, EthernetRepr, Mac};
+use crate::gtpu::{self, PduSessionInfo};
+use crate::ipv4::{self, PROTO_AH, PROTO_ESP, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+use crate::ipv6;
+use crate::udp::{self, GTPU_PORT};
+use crate::{be16, be32, Result, WireError};
+
+/// Source and destination addresses in integer form (cheap to hash and compare).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpPair {
+    /// IPv4.
+    V4 {
+        /// Source.
+        src: u32,
+        /// Destination.
+        dst: u32,
+    },
+    /// IPv6.
+    V6 {
+        /// Source.
+        src: u128,
+        /// Destination.
+        dst: u128,
+    },
+}
+
+impl IpPair {
+    /// Source as a std address.
+    pub fn src_addr(&self) -> IpAddr {
+        match *self {
+            IpPair::V4 { src, .. } => IpAddr::V4(src.into()),
+            IpPair::V6 { src, .. } => IpAddr::V6(src.into()),
+        }
+    }
+
+    /// Destination as a std address.
+    pub fn dst_addr(&self) -> IpAddr {
+        match *self {
+            IpPair::V4 { dst, .. } => IpAddr::V4(dst.into()),
+            IpPair::V6 { dst, .. } => IpAddr::V6(dst.into()),
+        }
+    }
+
+    /// True for IPv4.
+    pub fn is_v4(&self) -> bool {
+        matches!(self, IpPair::V4 { .. })
+    }
+}
+
+/// What SDF filters and lookups need from an IP packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpInfo {
+    /// Addresses.
+    pub addrs: IpPair,
+    /// Upper-layer protocol (after IPv6 extension headers).
+    pub protocol: u8,
+    /// IPv4 TOS or IPv6 traffic class.
+    pub tos: u8,
+    /// IPv6 flow label (0 for IPv4).
+    pub flow_label: u32,
+    /// TTL / hop limit.
+    pub ttl: u8,
+    /// Offset of the upper-layer header from the start of the IP header.
+    pub l4_offset: usize,
+    /// Length of the IP packet from its header (may be less than the slice: padding).
+    pub total_len: usize,
+    /// Source port (TCP/UDP/SCTP), 0 if none.
+    pub src_port: u16,
+    /// Destination port, 0 if none.
+    pub dst_port: u16,
+    /// True if the ports above are real (not a non-first fragment, not portless).
+    pub has_ports: bool,
+    /// ESP/AH security parameter index, 0 if none.
+    pub spi: u32,
+    /// True for any fragment.
+    pub fragment: bool,
+}
+
+/// Parses the IP packet at the start of `pkt` (IPv4 or IPv6 by version).
+/// Ports are read only when present in this packet. The IPv4 header
+/// checksum is not verified here (the caller decides).
+#[inline]
+pub fn parse_ip(pkt: &[u8]) -> Result<IpInfo> {
+    let first = *pkt.first().ok_or(WireError::Truncated)?;
+    let (addrs, protocol, tos, flow_label, ttl, l4_offset, total_len, fragment, later) =
+        match first >> 4 {
+            4 => {
+                let h = ipv4::Ipv4Repr::parse(pkt, false)?;
+                let frag = h.is_fragment();
+                (
+                    IpPair::V4 {
+                        src: u32::from(h.src),
+                        dst: u32::from(h.dst),
+                    },
+                    h.protocol,
+                    h.tos,
+                    0,
+                    h.ttl,
+                    h.header_len,
+                    h.total_len,
+                    frag,
+                    h.frag_offset != 0,
+                )
+            }
+            6 => {
+                let h = pkt.get(..ipv6::HEADER_LEN).ok_or(WireError::Truncated)?;
+                let payload_len = usize::from(be16(h, 4));
+                let total = ipv6::HEADER_LEN + payload_len;
+                if total > pkt.len() {
+                    return Err(WireError::Truncated);
+                }
+                let vtf = be32(h, 0);
+                let mut s = [0u8; 16];
+                let mut d = [0u8; 16];
+                s.copy_from_slice(&h[8..24]);
+                d.copy_from_slice(&h[24..40]);
+                let nh = h[6];
+                let ul = if nh == PROTO_UDP || nh == PROTO_TCP || nh == crate::ipv4::PROTO_ICMPV6 {
+                    ipv6::UpperLayer {
+                        protocol: nh,
+                        offset: ipv6::HEADER_LEN,
+                        later_fragment: false,
+                    }
+                } else {
+                    ipv6::upper_layer(&pkt[..total], nh)?
+                };
+                (
+                    IpPair::V6 {
+                        src: u128::from_be_bytes(s),
+                        dst: u128::from_be_bytes(d),
+                    },
+                    ul.protocol,
+                    ((vtf >> 20) & 0xff) as u8,
+                    vtf & 0xfffff,
+                    h[7],
+                    ul.offset,
+                    total,
+                    ul.later_fragment || nh == ipv6::NH_FRAGMENT,
+                    ul.later_fragment,
+                )
+            }
+            _ => return Err(WireError::BadVersion),
+        };
+    let mut info = IpInfo {
+        addrs,
+        protocol,
+        tos,
+        flow_label,
+        ttl,
+        l4_offset,
+        total_len,
+        src_port: 0,
+        dst_port: 0,
+        has_ports: false,
+        spi: 0,
+        fragment,
+    };
+    if !later {
+        let l4 = &pkt[..total_len];
+        match protocol {
+            PROTO_TCP | PROTO_UDP | PROTO_SCTP => {
+                if let Some(p) = l4.get(l4_offset..l4_offset + 4) {
+                    info.src_port = be16(p, 0);
+                    info.dst_port = be16(p, 2);
+                    info.has_ports = true;
+                }
+            }
+            PROTO_ESP => {
+                if let Some(p) = l4.get(l4_offset..l4_offset + 4) {
+                    info.spi = be32(p, 0);
+                }
+            }
+            PROTO_AH => {
+                if let Some(p) = l4.get(l4_offset + 4..l4_offset + 8) {
+                    info.spi = be32(p, 0);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(info)
+}
+
+/// A GTP-U packet located inside a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GtpuInfo {
+    /// The outer IP packet (its ports are the UDP ports).
+    pub outer: IpInfo,
+    /// Offset of the GTP-U header in the frame.
+    pub gtp_offset: usize,
+    /// The GTP-U header; its offsets are relative to `gtp_offset`.
+    pub header: gtpu::Header,
+    /// Offset of the inner packet (or signalling body) in the frame.
+    pub inner_offset: usize,
+    /// Length of the inner packet (or signalling body).
+    pub inner_len: usize,
+}
+
+/// What a received frame is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    /// ARP (payload at `l3_offset`).
+    Arp,
+    /// A GTP-U packet (UDP destination port 2152).
+    Gtpu(GtpuInfo),
+    /// Any other IP packet.
+    Ip(IpInfo),
+    /// Another EtherType.
+    Other(u16),
+}
+
+/// A parsed frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The Ethernet header.
+    pub eth: EthernetRepr,
+    /// Offset of the L3 header.
+    pub l3_offset: usize,
+    /// What follows.
+    pub kind: FrameKind,
+}
+
+/// Parses an Ethernet frame down to the tunnel and the inner packet.
+#[inline]
+pub fn parse_frame(frame: &[u8]) -> Result<Frame> {
+    let eth = EthernetRepr::parse(frame)?;
+    let l3 = eth.header_len();
+    let kind = match eth.ethertype {
+        ethernet::ETHERTYPE_ARP => FrameKind::Arp,
+        ethernet::ETHERTYPE_IPV4 | ethernet::ETHERTYPE_IPV6 => parse_l3(&frame[l3..], l3)?,
+        other => FrameKind::Other(other),
+    };
+    Ok(Frame {
+        eth,
+        l3_offset: l3,
+        kind,
+    })
+}
+
+/// Like [`parse_frame`] for a packet that starts with its IP header;
+/// offsets are relative to `base` added to the IP start.
+#[inline]
+pub fn parse_l3(pkt: &[u8], base: usize) -> Result<FrameKind> {
+    let ip = parse_ip(pkt)?;
+    if ip.protocol == PROTO_UDP && ip.has_ports && ip.dst_port == GTPU_PORT && !ip.fragment {
+        let udp_off = ip.l4_offset;
+        let u = udp::UdpRepr::parse(pkt.get(udp_off..ip.total_len).ok_or(WireError::Truncated)?)?;
+        let gtp_off = udp_off + udp::HEADER_LEN;
+        let gtp = &pkt[gtp_off..udp_off + u.len];
+        let header = gtpu::Header::parse(gtp)?;
+        return Ok(FrameKind::Gtpu(GtpuInfo {
+            outer: ip,
+            gtp_offset: base + gtp_off,
+            header,
+            inner_offset: base + gtp_off + header.payload_offset,
+            inner_len: header.payload_len,
+        }));
+    }
+    Ok(FrameKind::Ip(ip))
+}
+
+/// Which IP version an encapsulation template builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outer {
+    V4,
+    V6,
+}
+
+/// The largest template: VLAN Ethernet + IPv6 + UDP + GTP-U with options
+/// and an 8-octet PDU Session Container.
+pub const MAX_TEMPLATE: usize = 18 + 40 + 8 + 12 + 8 + 4;
+
+/// A precomputed outer header set (optional Ethernet, IPv4 or IPv6, UDP,
+/// GTP-U, optional PDU Session Container). Built once per tunnel when a
+/// rule is installed; [`EncapTemplate::write`] then costs one copy and a
+/// few stores per packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncapTemplate {
+    bytes: [u8; MAX_TEMPLATE],
+    len: u8,
+    l2_len: u8,
+    gtp_len: u8,
+    outer: Outer,
+    /// Sum of the IPv4 header words except total length, identification
+    /// and checksum; or the IPv6 UDP pseudo-header sum of the addresses and
+    /// next header.
+    partial: u32,
+    src: IpAddr,
+    dst: IpAddr,
+}
+
+/// What an [`EncapTemplate`] is built from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncapSpec {
+    /// Ethernet header (destination = next hop MAC), or `None` for an L3 port.
+    pub eth: Option<EthernetRepr>,
+    /// Outer source (the UPF's address).
+    pub src: IpAddr,
+    /// Outer destination (the peer's address).
+    pub dst: IpAddr,
+    /// TOS / traffic class (transport level marking).
+    pub tos: u8,
+    /// TTL / hop limit.
+    pub ttl: u8,
+    /// UDP source port.
+    pub src_port: u16,
+    /// UDP destination port (2152).
+    pub dst_port: u16,
+    /// TEID of the peer.
+    pub teid: u32,
+    /// PDU Session Container to carry.
+    pub pdu_session: Option<PduSessionInfo>,
+}
+
+impl EncapTemplate {
+    /// Builds a template. Source and destination must be of one family.
+    pub fn new(spec: &EncapSpec) -> Result<Self> {
+        let outer = match (spec.src, spec.dst) {
+            (IpAddr::V4(_), IpAddr::V4(_)) => Outer::V4,
+            (IpAddr::V6(_), IpAddr::V6(_)) => Outer::V6,
+            _ => return Err(WireError::Malformed),
+        };
+        let mut bytes = [0u8; MAX_TEMPLATE];
+        let mut off = 0usize;
+        if let Some(mut e) = spec.eth {
+            e.ethertype = if outer == Outer::V4 {
+                ethernet::ETHERTYPE_IPV4
+            } else {
+                ethernet::ETHERTYPE_IPV6
+            };
+            e.emit(&mut bytes)?;
+            off = e.header_len();
+        }
+        let l2_len = off;
+        let ip_len = if outer == Outer::V4 { 20 } else { 40 };
+        let gtp = gtpu::HeaderRepr {
+            pdu_session: spec.pdu_session,
+            ..gtpu::HeaderRepr::gpdu(spec.teid)
+        };
+        let gtp_len = gtp.header_len();
+        gtp.emit(&mut bytes[off + ip_len + 8..], 0)?;
+        udp::UdpRepr {
+            src_port: spec.src_port,
+            dst_port: spec.dst_port,
+            len: 8 + gtp_len,
+            checksum: 0,
+        }
+        .emit(&mut bytes[off + ip_len..])?;
+        let partial = match (spec.src, spec.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                ipv4::Ipv4Repr {
+                    src: s,
+                    dst: d,
+                    protocol: PROTO_UDP,
+                    ttl: spec.ttl,
+                    tos: spec.tos,
+                    ident: 0,
+                    dont_frag: false,
+                    more_frags: false,
+                    frag_offset: 0,
+                    header_len: 20,
+                    total_len: 20,
+                }
+                .emit(&mut bytes[off..])?;
+                // Remove total length (20) and the checksum from the sum.
+                let h = &mut bytes[off..off + 20];
+                h[2..4].fill(0);
+                h[10..12].fill(0);
+                checksum::sum(h, 0)
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                ipv6::Ipv6Repr {
+                    src: s,
+                    dst: d,
+                    next_header: PROTO_UDP,
+                    hop_limit: spec.ttl,
+                    traffic_class: spec.tos,
+                    flow_label: 0,
+                    payload_len: 0,
+                }
+                .emit(&mut bytes[off..])?;
+                checksum::pseudo_v6(&s, &d, PROTO_UDP, 0)
+            }
+            _ => return Err(WireError::Malformed),
+        };
+        Ok(EncapTemplate {
+            bytes,
+            len: (off + ip_len + 8 + gtp_len) as u8,
+            l2_len: l2_len as u8,
+            gtp_len: gtp_len as u8,
+            outer,
+            partial,
+            src: spec.src,
+            dst: spec.dst,
+        })
+    }
+
+    /// Total header length this template writes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Never empty (kept for clippy's len/is_empty pairing).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Length of the Ethernet part (0 for an L3 port).
+    pub fn l2_len(&self) -> usize {
+        usize::from(self.l2_len)
+    }
+
+    /// Outer destination.
+    pub fn dst(&self) -> IpAddr {
+        self.dst
+    }
+
+    /// Outer source.
+    pub fn src(&self) -> IpAddr {
+        self.src
+    }
+
+    /// Sets the Ethernet addresses (when the next hop's MAC is learnt).
+    pub fn set_macs(&mut self, dst: Mac, src: Mac) {
+        if self.l2_len >= 14 {
+            self.bytes[0..6].copy_from_slice(&dst);
+            self.bytes[6..12].copy_from_slice(&src);
+        }
+    }
+
+    /// The Ethernet destination currently in the template.
+    pub fn dst_mac(&self) -> Mac {
+        let mut m = [0u8; 6];
+        if self.l2_len >= 14 {
+            m.copy_from_slice(&self.bytes[0..6]);
+        }
+        m
+    }
+
+    /// Writes the headers into `pkt[..self.len()]`, where the inner packet
+    /// follows at `pkt[self.len()..]` (so `pkt.len() - self.len()` is the
+    /// inner length). `ident` is the IPv4 identification to use.
+    #[inline]
+    pub fn write(&self, pkt: &mut [u8], ident: u16) -> Result<()> {
+        let hl = self.len();
+        if pkt.len() < hl {
+            return Err(WireError::BufferTooSmall);
+        }
+        let inner_len = pkt.len() - hl;
+        pkt[..hl].copy_from_slice(&self.bytes[..hl]);
+        let l2 = usize::from(self.l2_len);
+        let gtp_len = usize::from(self.gtp_len);
+        let gtp_payload = gtp_len - gtpu::HEADER_LEN + inner_len;
+        let udp_len = 8 + gtp_len + inner_len;
+        match self.outer {
+            Outer::V4 => {
+                let total = 20 + udp_len;
+                let (total16, udp16, gtp16) = (
+                    u16::try_from(total).map_err(|_| WireError::BadLength)?,
+                    udp_len as u16,
+                    gtp_payload as u16,
+                );
+                let ip = l2;
+                pkt[ip + 2..ip + 4].copy_from_slice(&total16.to_be_bytes());
+                pkt[ip + 4..ip + 6].copy_from_slice(&ident.to_be_bytes());
+                let acc = self.partial + u32::from(total16) + u32::from(ident);
+                pkt[ip + 10..ip + 12].copy_from_slice(&checksum::finish(acc).to_be_bytes());
+                pkt[ip + 24..ip + 26].copy_from_slice(&udp16.to_be_bytes());
+                pkt[ip + 30..ip + 32].copy_from_slice(&gtp16.to_be_bytes());
+            }
+            Outer::V6 => {
+                let udp16 = u16::try_from(udp_len).map_err(|_| WireError::BadLength)?;
+                let ip = l2;
+                pkt[ip + 4..ip + 6].copy_from_slice(&udp16.to_be_bytes());
+                pkt[ip + 44..ip + 46].copy_from_slice(&udp16.to_be_bytes());
+                pkt[ip + 50..ip + 52].copy_from_slice(&(gtp_payload as u16).to_be_bytes());
+                // UDP checksum over the pseudo-header and the whole datagram.
+                let acc = self.partial + u32::from(udp16);
+                let mut c = checksum::finish(checksum::sum(&pkt[ip + 40..], acc));
+                if c == 0 {
+                    c = 0xffff;
+                }
+                pkt[ip + 46..ip + 48].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes an Ethernet header for an egress packet at the start of `pkt`.
+#[inline]
+pub fn write_eth(pkt: &mut [u8], dst: &Mac, src: &Mac, ethertype: u16) -> Result<()> {
+    let h = pkt.get_mut(..14).ok_or(WireError::BufferTooSmall)?;
+    h[0..6].copy_from_slice(dst);
+    h[6..12].copy_from_slice(src);
+    h[12..14].copy_from_slice(&ethertype.to_be_bytes());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checksum::checksum;
+
+    fn inner_udp_v4() -> Vec<u8> {
+        let mut p = vec![0u8; 20 + 8 + 4];
+        ipv4::Ipv4Repr {
+            src: "10.45.0.2".parse().unwrap(),
+            dst: "198.18.9.9".parse().unwrap(),
+            protocol: PROTO_UDP,
+            ttl: 64,
+            tos: 0x28,
+            ident: 9,
+            dont_frag: false,
+            more_frags: false,
+            frag_offset: 0,
+            header_len: 20,
+            total_len: 32,
+        }
+        .emit(&mut p)
+        .unwrap();
+        udp::UdpRepr {
+            src_port: 40000,
+            dst_port: 53,
+            len: 12,
+            checksum: 0,
+        }
+        .emit(&mut p[20..])
+        .unwrap();
+        p[28..32].copy_from_slice(b"data");
+        p
+    }
+
+    #[test]
+    fn inner_fields() {
+        let p = inner_udp_v4();
+        let i = parse_ip(&p).unwrap();
+        assert_eq!(i.protocol, PROTO_UDP);
+        assert_eq!((i.src_port, i.dst_port, i.has_ports), (40000, 53, true));
+        assert_eq!(i.tos, 0x28);
+        assert_eq!(i.addrs.src_addr(), "10.45.0.2".parse::<IpAddr>().unwrap());
+    }
+
+    fn spec(src: &str, dst: &str, psc: Option<PduSessionInfo>) -> EncapSpec {
+        EncapSpec {
+            eth: Some(EthernetRepr {
+                dst: [2, 0, 0, 0, 0, 0xaa],
+                src: [2, 0, 0, 0, 0, 0xbb],
+                vlan: None,
+                ethertype: 0,
+            }),
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            tos: 0xb8,
+            ttl: 64,
+            src_port: 2152,
+            dst_port: 2152,
+            teid: 0x0102_0304,
+            pdu_session: psc,
+        }
+    }
+
+    #[test]
+    fn encap_then_parse_v4_and_v6() {
+        let inner = inner_udp_v4();
+        let psc = Some(PduSessionInfo::Downlink {
+            qfi: 9,
+            rqi: false,
+            ppi: None,
+        });
+        for (s, d) in [("198.18.0.1", "198.18.0.2"), ("2001:db8::1", "2001:db8::2")] {
+            let t = EncapTemplate::new(&spec(s, d, psc)).unwrap();
+            let mut pkt = vec![0u8; t.len() + inner.len()];
+            pkt[t.len()..].copy_from_slice(&inner);
+            t.write(&mut pkt, 77).unwrap();
+            let f = parse_frame(&pkt).unwrap();
+            let FrameKind::Gtpu(g) = f.kind else {
+                panic!("not gtpu: {:?}", f.kind)
+            };
+            assert_eq!(g.header.teid, 0x0102_0304);
+            assert_eq!(g.header.ext.pdu_session, psc);
+            assert_eq!(
+                &pkt[g.inner_offset..g.inner_offset + g.inner_len],
+                &inner[..]
+            );
+            assert_eq!(g.outer.tos, 0xb8);
+            if s.contains('.') {
+                assert_eq!(checksum(&pkt[14..34]), 0, "IPv4 header checksum");
+                let h = ipv4::Ipv4Repr::parse(&pkt[14..], true).unwrap();
+                assert_eq!(h.ident, 77);
+            } else {
+                let dg = &pkt[14 + 40..];
+                assert!(udp::verify_v6(dg, &s.parse().unwrap(), &d.parse().unwrap()));
+            }
+        }
+    }
+
+    #[test]
+    fn mixed_families_rejected() {
+        assert!(EncapTemplate::new(&spec("198.18.0.1", "2001:db8::2", None)).is_err());
+    }
+}
