@@ -1,2 +1,3 @@
 //! The one TOML configuration of every edge-upf process.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![forbid(unsafe_code)]

@@ -17,6 +17,7 @@
 //! What it must not do: interpret rules (that is the engine's job), block a
 //! dataplane worker, or allocate in [`spsc`] push/pop. Wake-ups use futexes in
 //! the shared file, so no thread spins while idle.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod msg;
 mod shm;

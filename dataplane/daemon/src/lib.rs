@@ -1,2 +1,3 @@
 //! The dataplane process: workers, control thread, admin and metrics.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![forbid(unsafe_code)]

@@ -14,6 +14,7 @@
 //!
 //! What it must not do: threads, sockets, clocks (the caller passes `now`),
 //! locks, or allocation per packet. It never sees another worker's state.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![forbid(unsafe_code)]
 
 pub mod compile;

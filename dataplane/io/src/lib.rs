@@ -16,6 +16,7 @@
 //! What it must not do: allocate, lock or make a syscall per packet on the
 //! receive or transmit path (a syscall per burst is the most a backend may
 //! make), or look inside packets (that is the engine's job).
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod mem;
 

@@ -12,6 +12,7 @@
 //! dataplane's internal tables. Every type is plain data (`serde`), so the
 //! control channel can carry it; [`SessionRules::validate`] is the one place
 //! that decides whether a rule set is internally consistent.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

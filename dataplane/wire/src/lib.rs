@@ -15,6 +15,7 @@
 //! What it must not do: I/O, allocation on any parse or emit path, or
 //! panic on any input. Every length field is checked against the buffer; a
 //! truncated or inconsistent packet is a [`WireError`].
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -1,2 +1,3 @@
 //! SMF load simulator over N4.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![forbid(unsafe_code)]
