@@ -18,6 +18,7 @@
 //! make), or look inside packets (that is the engine's job).
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod af_packet;
 pub mod mem;
 
 use arrayvec::ArrayVec;
