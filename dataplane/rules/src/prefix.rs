@@ -5,11 +5,12 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An IPv4 or IPv6 prefix. The address is kept as given; [`IpPrefix::contains`]
-/// masks both sides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// masks both sides. Human-readable formats (TOML, JSON) write it as
+/// `"198.19.0.0/16"`; binary ones as address and length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IpPrefix {
     /// The address.
     pub addr: IpAddr,
@@ -141,6 +142,31 @@ impl FromStr for IpPrefix {
                     .map_err(|_| PrefixParseError::BadLength(l.to_string()))?;
                 IpPrefix::new(addr, len).ok_or_else(|| PrefixParseError::BadLength(l.to_string()))
             }
+        }
+    }
+}
+
+impl Serialize for IpPrefix {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            (self.addr, self.len).serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for IpPrefix {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            s.parse().map_err(|e: PrefixParseError| {
+                serde::de::Error::custom(format!("{e} in prefix {s:?}"))
+            })
+        } else {
+            let (addr, len) = <(IpAddr, u8)>::deserialize(d)?;
+            IpPrefix::new(addr, len)
+                .ok_or_else(|| serde::de::Error::custom("prefix length out of range"))
         }
     }
 }

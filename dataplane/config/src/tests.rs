@@ -1,0 +1,186 @@
+use super::*;
+
+const GOOD: &str = r#"
+[node]
+name = "t"
+run_dir = "/tmp/x"
+
+[dataplane]
+workers = 2
+[[dataplane.interfaces]]
+name = "n3"
+role = "n3"
+device = "veth-n3"
+addresses = ["198.18.3.2/24"]
+[[dataplane.interfaces]]
+name = "n6"
+role = "n6"
+device = "veth-n6"
+addresses = ["198.18.6.2/24", "2001:db8:6::2/64"]
+gateway4 = "198.18.6.1"
+network_instances = ["internet"]
+
+[pfcp]
+node_id = "198.18.0.2"
+heartbeat_interval = "5s"
+
+[[ue_pools]]
+network_instance = "internet"
+ipv4 = "10.45.0.0/16"
+"#;
+
+fn problems(text: &str) -> Vec<String> {
+    match Config::from_str_named(text, "upf.toml") {
+        Ok(_) => vec![],
+        Err(e) => e.to_string().lines().map(String::from).collect(),
+    }
+}
+
+#[test]
+fn good_config_loads_with_defaults() {
+    let c = Config::from_str_named(GOOD, "upf.toml").unwrap();
+    assert_eq!(c.dataplane.workers, 2);
+    assert_eq!(c.dataplane.burst_size, 32);
+    assert_eq!(
+        c.pfcp.heartbeat_interval.get(),
+        std::time::Duration::from_secs(5)
+    );
+    assert_eq!(
+        c.pfcp.request_timeout.get(),
+        std::time::Duration::from_secs(3)
+    );
+    assert_eq!(c.ue_pools[0].ipv6_prefix_len, 64);
+    assert!(c.mec.is_none());
+}
+
+#[test]
+fn unknown_key_names_line_and_path() {
+    let bad = GOOD.replace("workers = 2", "workrs = 2");
+    let p = problems(&bad);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("upf.toml:7:1: dataplane.workrs: unknown field"),
+        "{}",
+        p[0]
+    );
+}
+
+#[test]
+fn wrong_type_names_path() {
+    let bad = GOOD.replace("workers = 2", "workers = \"two\"");
+    let p = problems(&bad);
+    assert!(p[0].contains("dataplane.workers"), "{}", p[0]);
+    assert!(p[0].contains("invalid type"), "{}", p[0]);
+}
+
+#[test]
+fn bad_prefix_names_the_element() {
+    let bad = GOOD.replace("\"198.18.6.2/24\"", "\"198.18.6.300/24\"");
+    let p = problems(&bad);
+    assert!(
+        p[0].contains("dataplane.interfaces[1].addresses[0]"),
+        "{}",
+        p[0]
+    );
+    assert!(p[0].contains("198.18.6.300"), "{}", p[0]);
+}
+
+#[test]
+fn semantic_checks_report_every_problem() {
+    let bad = GOOD
+        .replace("workers = 2", "workers = 0\nburst_size = 64")
+        .replace("gateway4 = \"198.18.6.1\"", "gateway4 = \"10.0.0.1\"")
+        .replace("node_id = \"198.18.0.2\"", "node_id = \"bad node\"")
+        .replace(
+            "network_instance = \"internet\"",
+            "network_instance = \"nowhere\"",
+        );
+    let p = problems(&bad).join("\n");
+    for want in [
+        "upf.toml: dataplane.workers: must be between 1 and 128, got 0",
+        "upf.toml: dataplane.burst_size: must be between 1 and 32, got 64",
+        "upf.toml: dataplane.interfaces[1].gateway4: 10.0.0.1 is not on a subnet",
+        "upf.toml: pfcp.node_id: \"bad node\" is neither",
+        "upf.toml: ue_pools[0].network_instance: no interface serves network instance \"nowhere\"",
+    ] {
+        assert!(p.contains(want), "missing {want:?} in\n{p}");
+    }
+}
+
+#[test]
+fn overlapping_pools_and_duplicates() {
+    let bad = format!(
+        "{GOOD}\n[[ue_pools]]\nnetwork_instance = \"internet\"\nipv4 = \"10.45.128.0/17\"\n"
+    )
+    .replace("name = \"n6\"", "name = \"n3\"");
+    let p = problems(&bad).join("\n");
+    assert!(
+        p.contains("ue_pools[1].ipv4: 10.45.128.0/17 overlaps ue_pools[0].ipv4"),
+        "{p}"
+    );
+    assert!(
+        p.contains("dataplane.interfaces[1].name: interface name \"n3\" is used twice"),
+        "{p}"
+    );
+}
+
+#[test]
+fn durations_and_mec_rules() {
+    let bad = GOOD.replace(
+        "heartbeat_interval = \"5s\"",
+        "heartbeat_interval = \"5 fortnights\"",
+    );
+    assert!(problems(&bad)[0].contains("pfcp.heartbeat_interval"));
+    let mec = format!("{GOOD}\n[mec]\nauth = \"bearer\"\n[[mec.apps]]\ninstance_id = \"a\"\n");
+    let p = problems(&mec).join("\n");
+    assert!(
+        p.contains("mec.apps[0].token: auth = \"bearer\" needs a token"),
+        "{p}"
+    );
+    let ok = format!("{GOOD}\n[mec]\nauth = \"none\"\n[[mec.apps]]\ninstance_id = \"a\"\n");
+    let c = Config::from_str_named(&ok, "x").unwrap();
+    assert!(c.warnings().iter().any(|w| w.contains("mec.auth")));
+}
+
+#[test]
+fn example_configs_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/configs");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            Config::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "expected example configs in {}", dir.display());
+}
+
+#[test]
+fn every_key_is_documented() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFIGURATION.md"),
+    )
+    .unwrap();
+    // Keys of every section, from the source of this crate.
+    let src = include_str!("lib.rs");
+    let mut missing = Vec::new();
+    for line in src.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("pub ") {
+            if let Some((name, _)) = rest.split_once(':') {
+                let is_key = name.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+                let error_type =
+                    ["problems", "location", "path", "message", "file"].contains(&name);
+                let documented = doc.contains(&format!("`{name}`"))
+                    || doc.contains(&format!("[{name}]"))
+                    || doc.contains(&format!(".{name}]"))
+                    || doc.contains(&format!("{{ {name},"));
+                if is_key && !error_type && !documented {
+                    missing.push(name.to_string());
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented keys: {missing:?}");
+}
