@@ -132,15 +132,19 @@ pub enum WorkerUpdate<B> {
         /// Its MAC.
         mac: Mac,
     },
-    /// Transmit a frame built by the control thread (GTP-U echo requests).
+    /// Transmit a frame built by the control thread (GTP-U echo requests);
+    /// the worker copies it into one of its buffers.
     Transmit {
         /// Egress port.
         port: PortId,
-        /// The frame, without Ethernet addresses for IP next hop `via`.
-        buf: B,
+        /// The frame; its Ethernet destination is filled in from `via`.
+        frame: Vec<u8>,
         /// IP next hop whose MAC goes into the frame; `None` if complete.
         via: Option<IpAddr>,
     },
+    /// Never sent; keeps the buffer type parameter in the enum.
+    #[doc(hidden)]
+    _Buf(std::marker::PhantomData<B>),
     /// Acknowledge only (barrier).
     Ping {
         /// Request ID.
@@ -1902,13 +1906,26 @@ impl<B: PacketBuf> Worker<B> {
                 self.neigh.insert(ip_key(ip), mac);
                 self.release_pending(ip, mac, out);
             }
-            WorkerUpdate::Transmit { port, mut buf, via } => match via {
-                None => self.queue_tx(port, buf, out),
-                Some(v) => {
-                    buf.set_port(port);
-                    self.finish_l2(now, buf, port, v, out, pool)
+            WorkerUpdate::Transmit { port, frame, via } => {
+                let Some(mut buf) = pool.alloc() else {
+                    self.stats.drop(DropReason::NoBuffer);
+                    return;
+                };
+                match buf.append(frame.len()) {
+                    Some(d) => d.copy_from_slice(&frame),
+                    None => {
+                        pool.free(buf);
+                        self.stats.drop(DropReason::NoBuffer);
+                        return;
+                    }
                 }
-            },
+                buf.set_port(port);
+                match via {
+                    None => self.queue_tx(port, buf, out),
+                    Some(v) => self.finish_l2(now, buf, port, v, out, pool),
+                }
+            }
+            WorkerUpdate::_Buf(_) => {}
             WorkerUpdate::Ping { req } => self.events.push(WorkerEvent::Ack {
                 req,
                 result: Ok(Vec::new()),

@@ -652,6 +652,10 @@ impl PortIo for AfPacketPorts {
         }
     }
 
+    fn housekeeping(&mut self) {
+        self.poll_kernel_stats();
+    }
+
     fn stats(&self, port: PortId) -> QueueStats {
         self.socks
             .get(usize::from(port))

@@ -20,6 +20,7 @@
 
 pub mod af_packet;
 pub mod mem;
+pub mod sys;
 
 use arrayvec::ArrayVec;
 
@@ -119,4 +120,7 @@ pub trait PortIo {
     fn flush(&mut self) {}
     /// Counters of this worker's queue on `port`.
     fn stats(&self, port: PortId) -> QueueStats;
+    /// Periodic housekeeping off the packet path (e.g. reading the
+    /// kernel's drop counters); called every few tens of milliseconds.
+    fn housekeeping(&mut self) {}
 }
