@@ -184,14 +184,31 @@ pub fn ifindex(name: &str) -> Result<u32, AfPacketError> {
     }
 }
 
-/// The MAC address of interface `name` (from sysfs).
+/// The MAC address of interface `name` in the calling thread's network
+/// namespace (SIOCGIFHWADDR; sysfs would show the mount namespace's view).
 pub fn if_mac(name: &str) -> Option<[u8; 6]> {
-    let s = std::fs::read_to_string(format!("/sys/class/net/{name}/address")).ok()?;
-    let mut m = [0u8; 6];
-    let mut parts = s.trim().split(':');
-    for b in m.iter_mut() {
-        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= 16 {
+        return None;
     }
+    // struct ifreq: 16-byte name, then the union (sockaddr ifr_hwaddr).
+    let mut req = [0u8; 40];
+    req[..bytes.len()].copy_from_slice(bytes);
+    // SAFETY: a datagram socket only used for the ioctl below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: SIOCGIFHWADDR reads and writes a struct ifreq, which `req`
+    // is large enough to hold.
+    let r = unsafe { libc::ioctl(fd, libc::SIOCGIFHWADDR as _, req.as_mut_ptr()) };
+    // SAFETY: closing the fd we opened.
+    unsafe { libc::close(fd) };
+    if r != 0 {
+        return None;
+    }
+    let mut m = [0u8; 6];
+    m.copy_from_slice(&req[18..24]);
     Some(m)
 }
 
