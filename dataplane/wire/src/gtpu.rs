@@ -523,7 +523,10 @@ impl Message {
                 for_each_ie(payload, |t, v| {
                     if t == IE_EXT_HEADER_TYPE_LIST {
                         seen = true;
-                        for &x in v.iter().take(16) {
+                        for &x in v {
+                            if usize::from(count) == types.len() {
+                                break;
+                            }
                             types[usize::from(count)] = x;
                             count += 1;
                         }
@@ -756,6 +759,20 @@ mod tests {
             Message::parse(MSG_ECHO_RESPONSE, &[]),
             Err(WireError::Malformed)
         );
+        // Regression (cargo fuzz, gtpu_frame): several Extension Header Type
+        // List IEs overflowed the 16-entry list.
+        let crash = [
+            0x8d, 0x01, 0x07, 0x8d, 0x12, 0x12, 0x12, 0x12, 0x12, 0x12, 0x12, 0x12, 0x07, 0x07,
+            0x07, 0xff, 0xff, 0xff, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00,
+        ];
+        let _ = Message::parse(MSG_SUPPORTED_EXT_HEADERS, &crash);
+        let many = [
+            141u8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 141, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+        ];
+        match Message::parse(MSG_SUPPORTED_EXT_HEADERS, &many) {
+            Ok(Message::SupportedExtensionHeaders { count, .. }) => assert_eq!(count, 16),
+            other => panic!("{other:?}"),
+        }
         // Truncated TLV.
         assert_eq!(
             Message::parse(MSG_ERROR_INDICATION, &[16, 0, 0, 0, 1, 133, 0, 4, 1]),

@@ -498,8 +498,14 @@ impl IeValue for Bytes {
 /// Network Instance (8.2.4) or APN/DNN (8.2.103): octets that are either
 /// a DNN in label encoding (TS 23.003 9.1) or, as many SMFs send, plain
 /// text. [`NetworkInstance::name`] normalises both to dotted text.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct NetworkInstance(pub Vec<u8>);
+
+impl std::fmt::Debug for NetworkInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NetworkInstance({:?})", self.name())
+    }
+}
 
 impl NetworkInstance {
     /// Label-encodes a dotted name (what 3GPP specifies).
@@ -727,7 +733,22 @@ impl IeValue for NodeId {
                 Ok(NodeId::Ipv6(self::v6(v, 1)))
             }
             2 => {
-                let name = NetworkInstance(v[1..].to_vec()).name();
+                // An FQDN must be a proper label encoding (TS 29.244 8.2.38).
+                let l = &v[1..];
+                let mut i = 0;
+                while i < l.len() {
+                    let n = usize::from(l[i]);
+                    let label = l.get(i + 1..i + 1 + n).ok_or(IeError::Invalid(t))?;
+                    if n == 0
+                        || !label
+                            .iter()
+                            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+                    {
+                        return Err(IeError::Invalid(t));
+                    }
+                    i += 1 + n;
+                }
+                let name = NetworkInstance(l.to_vec()).name();
                 if name.is_empty() {
                     return Err(IeError::Invalid(t));
                 }

@@ -697,7 +697,8 @@ pub fn header(b: &[u8]) -> Result<Header, DecodeError> {
         length,
         seid,
         seq,
-        priority: mp.then_some(b[seq_off + 3] >> 4),
+        // Message priority exists only in session message headers (7.2.2.3).
+        priority: (mp && s).then_some(b[seq_off + 3] >> 4),
         header_len,
     })
 }

@@ -346,6 +346,35 @@ fn follow_on_messages() {
     assert_eq!(all[1].as_ref().unwrap().seq, 2);
 }
 
+#[test]
+fn fuzz_regression_fqdn_node_id_must_be_labels() {
+    // cargo fuzz (roundtrip): an FQDN Node ID whose label held a NUL byte
+    // decoded to a name that re-encoded differently. Now it is refused.
+    let crash = [
+        0x20, 0x05, 0x00, 0x22, 0x00, 0x00, 0x05, 0x00, 0x00, 0x3c, 0x00, 0x12, 0x02, 0x03, 0x75,
+        0x70, 0x66, 0x04, 0x65, 0x64, 0x67, 0x65, 0x07, 0x65, 0x78, 0x61, 0x00, 0x26, 0x6c, 0x65,
+        0x00, 0x60, 0x00, 0x04, 0x00, 0x00, 0x00, 0x07,
+    ];
+    match decode(&crash) {
+        Err(DecodeError::Body { error, .. }) => assert_eq!(error, IeError::Invalid(t::NODE_ID)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn fuzz_regression_mp_flag_on_node_message() {
+    // cargo fuzz (roundtrip): MP set on a node message; the priority field
+    // exists only for session messages, so it is ignored.
+    let crash = [
+        0x22, 0x0c, 0x00, 0x1f, 0x00, 0x00, 0x06, 0x00, 0x00, 0x3c, 0x00, 0x05, 0x00, 0xc6, 0x12,
+        0x04, 0x02, 0x00, 0x65, 0x00, 0x01, 0x01, 0x00, 0x66, 0x00, 0x09, 0x00, 0x67, 0x00, 0x05,
+        0x2c, 0x02, 0xc6, 0x12, 0x03, 0x01,
+    ];
+    let p = decode(&crash).unwrap();
+    assert_eq!(p.priority, None);
+    assert_eq!(decode(&p.to_bytes()).unwrap(), p);
+}
+
 fn arb_fteid() -> impl Strategy<Value = FTeid> {
     prop_oneof![
         (any::<u32>(), any::<[u8; 4]>()).prop_map(|(teid, a)| FTeid {
