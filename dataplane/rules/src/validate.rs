@@ -72,6 +72,13 @@ pub enum RuleErrorReason {
     /// A `deny` flow description: TS 29.212 allows only permit.
     #[error("flow descriptions must use permit")]
     DenyFlow,
+    /// An SDF filter, framed route or other rule element did not parse.
+    #[error("invalid {0}")]
+    Invalid(String),
+    /// The UP function could not allocate what the rule asks for (F-TEID,
+    /// UE address).
+    #[error("cannot allocate: {0}")]
+    NoResources(String),
 }
 
 fn err(kind: RuleKind, id: u32, reason: RuleErrorReason) -> RuleError {

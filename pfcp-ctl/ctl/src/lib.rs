@@ -1,3 +1,24 @@
-//! The N4 control process.
+//! pfcp-ctl: the N4 control process of edge-upf.
+//!
+//! - [`node`]: the PFCP node, sans I/O (associations, heartbeats, session
+//!   procedures, reports, TS 29.244 7.6 error handling, retransmission
+//!   caches), driven by a test or by the shell with an injected clock;
+//! - [`session`]: one session's rules and allocations, and the translation
+//!   of Establishment/Modification requests (all or nothing);
+//! - [`convert`]: PFCP IEs to the dataplane's rule model and back;
+//! - [`alloc`]: UP SEIDs, F-TEIDs (CHOOSE/CHOOSE ID) and UE addresses;
+//! - [`journal`]: durable state, so a restart is invisible to the SMF;
+//! - [`server`]: the shell: UDP sockets with `mio`, the control channel to
+//!   the dataplane, the journal file, metrics and the admin socket.
+//!
+//! What it must not do: touch packets, block on the dataplane (commands and
+//! acknowledgements are asynchronous), or lose state on a crash.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![forbid(unsafe_code)]
+
+pub mod alloc;
+pub mod convert;
+pub mod journal;
+pub mod node;
+pub mod server;
+pub mod session;

@@ -1,0 +1,1495 @@
+//! The PFCP node, sans I/O: datagrams, dataplane events and clock ticks
+//! in; datagrams, dataplane commands and journal records out. The shell
+//! (`server`) owns the sockets, the control channel and the journal file.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+use pfcp_codec::error::{Cause, DecodeError, IeError};
+use pfcp_codec::group as g;
+use pfcp_codec::ie::{self as i, t};
+use pfcp_codec::msg::{self as m, mt, Message, Pdu};
+use tracing::{debug, info, warn};
+use upf_ctrl::msg::{Command, CommandError, Event};
+use upf_rules::report::UsageReport;
+use upf_rules::{Pfd, RuleError, RuleErrorReason};
+
+use crate::alloc::Allocator;
+use crate::convert;
+use crate::journal::{AssocRecord, Record, Restored};
+use crate::session::{Endpoints, SessionState, Txn};
+
+/// What to do with a failed peer's sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Keep them (they keep forwarding) for a grace period in ms.
+    Keep(u64),
+    /// Delete them at once.
+    Purge,
+}
+
+/// An SMF allowed to associate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Allowed {
+    /// Address it sends from.
+    pub addr: Option<IpAddr>,
+    /// Node ID it announces.
+    pub node_id: Option<String>,
+}
+
+/// Settings of the node.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Our Node ID.
+    pub node_id: i::NodeId,
+    /// Heartbeat interval, ms.
+    pub heartbeat_interval_ms: u64,
+    /// Heartbeat attempts before a peer is declared failed.
+    pub heartbeat_retries: u32,
+    /// Retransmission timer T1, ms.
+    pub request_timeout_ms: u64,
+    /// Retransmissions N1.
+    pub request_retries: u32,
+    /// Failed peer policy.
+    pub failure_policy: FailurePolicy,
+    /// SMFs allowed to associate (empty: any).
+    pub allowed: Vec<Allowed>,
+    /// Our tunnel addresses.
+    pub endpoints: Endpoints,
+    /// Session limit.
+    pub max_sessions: usize,
+    /// UE pools (for the Association Setup Response and allocation).
+    pub pools: Vec<upf_config::UePool>,
+    /// Our N4 IPv4 address (UP F-SEID).
+    pub fseid_v4: Option<std::net::Ipv4Addr>,
+    /// Our N4 IPv6 address (UP F-SEID).
+    pub fseid_v6: Option<std::net::Ipv6Addr>,
+}
+
+/// Output of the node.
+#[derive(Debug, PartialEq)]
+pub enum Out {
+    /// A datagram to send.
+    Send {
+        /// Destination.
+        to: SocketAddr,
+        /// Bytes.
+        data: Vec<u8>,
+    },
+    /// A command for the dataplane.
+    Dp(Command),
+    /// A record for the journal (write it before sending the datagrams
+    /// produced in the same step).
+    Journal(Record),
+}
+
+/// Counters.
+#[derive(Clone, Debug, Default)]
+pub struct NodeStats {
+    /// Messages received by type.
+    pub rx: BTreeMap<u8, u64>,
+    /// Messages sent by type.
+    pub tx: BTreeMap<u8, u64>,
+    /// Responses sent by cause.
+    pub causes: BTreeMap<u8, u64>,
+    /// Datagrams that did not decode.
+    pub malformed: u64,
+    /// Association attempts from peers not in the configuration.
+    pub refused_peers: u64,
+    /// Retransmitted requests answered from the cache.
+    pub duplicates: u64,
+    /// Session reports sent.
+    pub reports_sent: u64,
+    /// Session reports answered.
+    pub reports_answered: u64,
+    /// Requests that exhausted their retransmissions.
+    pub requests_timed_out: u64,
+    /// Peers declared failed.
+    pub peers_failed: u64,
+}
+
+struct Assoc {
+    addr: SocketAddr,
+    recovery: u32,
+    hb_due: u64,
+    failed_since: Option<u64>,
+}
+
+enum OutKind {
+    Heartbeat(String),
+    Report,
+    NodeReport,
+}
+
+struct Outgoing {
+    to: SocketAddr,
+    data: Vec<u8>,
+    due: u64,
+    tries: u32,
+    kind: OutKind,
+}
+
+enum OpKind {
+    Establish {
+        state: Box<SessionState>,
+        txn: Txn,
+    },
+    Modify {
+        state: Box<SessionState>,
+        txn: Txn,
+        created: Vec<u16>,
+        release_teids: Vec<u32>,
+    },
+    Delete,
+}
+
+struct Op {
+    seid: u64,
+    peer: SocketAddr,
+    seq: u32,
+    cp_seid: u64,
+    kind: OpKind,
+    /// Further commands to send after this one's Ack.
+    next: VecDeque<Command>,
+    reports: Vec<UsageReport>,
+    /// The response message type.
+    rsp: u8,
+}
+
+/// A request as (peer, sequence number, message type).
+type ReqKey = (SocketAddr, u32, u8);
+/// The cached answer (None while in flight) and when it was stored.
+type Cached = (Option<Vec<u8>>, u64);
+
+/// The node.
+pub struct Node {
+    cfg: NodeConfig,
+    recovery: u32,
+    alloc: Allocator,
+    assocs: HashMap<String, Assoc>,
+    sessions: HashMap<u64, SessionState>,
+    cp_index: HashMap<(String, u64), u64>,
+    busy: HashMap<u64, VecDeque<(SocketAddr, Pdu)>>,
+    dedup: HashMap<ReqKey, Cached>,
+    ops: HashMap<u64, Op>,
+    next_req: u64,
+    out_reqs: HashMap<u32, Outgoing>,
+    next_seq: u32,
+    /// Counters.
+    pub stats: NodeStats,
+}
+
+fn cause_ie(c: Cause) -> i::CauseIe {
+    i::CauseIe(c as u8)
+}
+
+/// The cause for a refused rule set.
+fn rule_cause(e: &RuleError) -> (Cause, Option<u16>) {
+    match &e.reason {
+        RuleErrorReason::MissingForwardingParameters => {
+            (Cause::ConditionalIeMissing, Some(t::FORWARDING_PARAMETERS))
+        }
+        RuleErrorReason::MissingSourceInterface => {
+            (Cause::MandatoryIeMissing, Some(t::SOURCE_INTERFACE))
+        }
+        RuleErrorReason::NoResources(s) if s.contains("pool") => {
+            (Cause::AllDynamicAddressesAreOccupied, None)
+        }
+        RuleErrorReason::NoResources(_) => (Cause::NoResourcesAvailable, None),
+        _ => (Cause::RuleCreationModificationFailure, None),
+    }
+}
+
+impl Node {
+    /// A node restored from `restored` (empty for a first start);
+    /// `recovery` is used when the journal had none.
+    pub fn new(cfg: NodeConfig, restored: Restored, recovery: u32, now: u64) -> Node {
+        let mut alloc = Allocator::new(cfg.endpoints.workers, &cfg.pools);
+        let mut sessions = HashMap::new();
+        let mut cp_index = HashMap::new();
+        for (seid, s) in restored.sessions {
+            alloc.seen_seid(seid);
+            for t in &s.teids {
+                alloc.mark_teid(*t);
+            }
+            for u in &s.ues {
+                alloc.mark_ue(*u);
+            }
+            cp_index.insert((s.peer_node.clone(), s.cp.seid), seid);
+            sessions.insert(seid, s);
+        }
+        let hb = cfg.heartbeat_interval_ms;
+        let assocs = restored
+            .assocs
+            .into_values()
+            .map(|a| {
+                (
+                    a.node.clone(),
+                    Assoc {
+                        addr: a.addr,
+                        recovery: a.recovery,
+                        hb_due: now + hb,
+                        failed_since: None,
+                    },
+                )
+            })
+            .collect();
+        Node {
+            recovery: restored.recovery.unwrap_or(recovery),
+            cfg,
+            alloc,
+            assocs,
+            sessions,
+            cp_index,
+            busy: HashMap::new(),
+            dedup: HashMap::new(),
+            ops: HashMap::new(),
+            next_req: 1,
+            out_reqs: HashMap::new(),
+            next_seq: 1,
+            stats: NodeStats::default(),
+        }
+    }
+
+    /// Our Recovery Time Stamp.
+    pub fn recovery(&self) -> u32 {
+        self.recovery
+    }
+
+    /// Sessions held.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Associated peers (Node ID, address, failed).
+    pub fn peers(&self) -> Vec<(String, SocketAddr, bool)> {
+        self.assocs
+            .iter()
+            .map(|(n, a)| (n.clone(), a.addr, a.failed_since.is_some()))
+            .collect()
+    }
+
+    /// A session by UP SEID.
+    pub fn session(&self, seid: u64) -> Option<&SessionState> {
+        self.sessions.get(&seid)
+    }
+
+    /// UP SEIDs.
+    pub fn seids(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.sessions.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// UE addresses in use per pool.
+    pub fn pool_usage(&self) -> Vec<(String, usize)> {
+        self.alloc
+            .pools
+            .iter()
+            .map(|p| (p.name.clone(), p.used()))
+            .collect()
+    }
+
+    /// Operations waiting for the dataplane.
+    pub fn pending_ops(&self) -> usize {
+        self.ops.len()
+    }
+
+    fn seq(&mut self) -> u32 {
+        let s = self.next_seq;
+        self.next_seq = (self.next_seq + 1) & 0x00ff_ffff;
+        if self.next_seq == 0 {
+            self.next_seq = 1;
+        }
+        s
+    }
+
+    fn req(&mut self) -> u64 {
+        self.next_req += 1;
+        self.next_req
+    }
+
+    fn send(&mut self, out: &mut Vec<Out>, to: SocketAddr, pdu: &Pdu) -> Vec<u8> {
+        let data = pdu.to_bytes();
+        *self.stats.tx.entry(pdu.msg.msg_type()).or_default() += 1;
+        out.push(Out::Send {
+            to,
+            data: data.clone(),
+        });
+        data
+    }
+
+    /// Sends a response and caches it for retransmitted requests.
+    fn respond(&mut self, out: &mut Vec<Out>, now: u64, to: SocketAddr, req_type: u8, pdu: Pdu) {
+        if let Some(c) = response_cause(&pdu.msg) {
+            *self.stats.causes.entry(c).or_default() += 1;
+        }
+        let seq = pdu.seq;
+        let data = self.send(out, to, &pdu);
+        self.dedup.insert((to, seq, req_type), (Some(data), now));
+    }
+
+    /// The whole state for the dataplane (after a start or a dataplane
+    /// restart): SyncBegin, every session, SyncEnd.
+    pub fn resync(&mut self, out: &mut Vec<Out>) {
+        let r = self.req();
+        out.push(Out::Dp(Command::SyncBegin { req: r }));
+        let mut seids: Vec<u64> = self.sessions.keys().copied().collect();
+        seids.sort_unstable();
+        for s in seids {
+            let Some(rules) = self.sessions.get(&s).map(|st| st.rules.clone()) else {
+                continue;
+            };
+            let r = self.req();
+            out.push(Out::Dp(Command::SessionPut { req: r, rules }));
+        }
+        let r = self.req();
+        out.push(Out::Dp(Command::SyncEnd { req: r }));
+    }
+
+    // ------------------------------------------------------------------
+    // Datagrams
+    // ------------------------------------------------------------------
+
+    /// Handles one datagram from `from`.
+    pub fn datagram(&mut self, now: u64, from: SocketAddr, data: &[u8], out: &mut Vec<Out>) {
+        for r in m::decode_all(data) {
+            match r {
+                Ok(pdu) => {
+                    *self.stats.rx.entry(pdu.msg.msg_type()).or_default() += 1;
+                    if pdu.msg.is_request() {
+                        self.request(now, from, pdu, out);
+                    } else {
+                        self.response(now, from, pdu, out);
+                    }
+                }
+                Err(DecodeError::Version { version, seq }) => {
+                    debug!(%from, version, "PFCP version not supported");
+                    let pdu = Pdu::node(seq, Message::VersionNotSupportedResponse);
+                    self.send(out, from, &pdu);
+                }
+                Err(DecodeError::Body {
+                    msg_type,
+                    seq,
+                    seid,
+                    error,
+                }) => {
+                    self.stats.malformed += 1;
+                    *self.stats.rx.entry(msg_type).or_default() += 1;
+                    if m::is_request_type(msg_type) {
+                        self.reject_malformed(now, from, msg_type, seq, seid, error, out);
+                    }
+                }
+                Err(e) => {
+                    self.stats.malformed += 1;
+                    debug!(%from, error = %e, "PFCP datagram dropped");
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn reject_malformed(
+        &mut self,
+        now: u64,
+        from: SocketAddr,
+        msg_type: u8,
+        seq: u32,
+        seid: Option<u64>,
+        error: IeError,
+        out: &mut Vec<Out>,
+    ) {
+        let (cause, offending) = error.cause();
+        debug!(%from, msg_type, %error, "rejecting malformed request");
+        let cp_seid = seid
+            .and_then(|s| self.sessions.get(&s))
+            .map_or(0, |s| s.cp.seid);
+        let msg = self.error_response(msg_type, cause, offending);
+        if let Some(msg) = msg {
+            let pdu = if msg.is_session() {
+                Pdu::session(seq, cp_seid, msg)
+            } else {
+                Pdu::node(seq, msg)
+            };
+            self.respond(out, now, from, msg_type, pdu);
+        }
+    }
+
+    /// The response to a request type carrying a rejection cause.
+    fn error_response(
+        &self,
+        req_type: u8,
+        cause: Cause,
+        offending: Option<u16>,
+    ) -> Option<Message> {
+        let c = cause_ie(cause);
+        let o = offending.map(i::OffendingIe);
+        let node_id = self.cfg.node_id.clone();
+        Some(match req_type {
+            mt::PFD_MANAGEMENT_REQUEST => {
+                Message::PfdManagementResponse(m::PfdManagementResponse {
+                    cause: c,
+                    offending_ie: o,
+                    node_id: None,
+                })
+            }
+            mt::ASSOCIATION_SETUP_REQUEST => {
+                Message::AssociationSetupResponse(m::AssociationSetupResponse {
+                    node_id,
+                    cause: c,
+                    recovery_time_stamp: i::RecoveryTimeStamp(self.recovery),
+                    ..Default::default()
+                })
+            }
+            mt::ASSOCIATION_UPDATE_REQUEST => {
+                Message::AssociationUpdateResponse(m::AssociationUpdateResponse {
+                    node_id,
+                    cause: c,
+                    ..Default::default()
+                })
+            }
+            mt::ASSOCIATION_RELEASE_REQUEST => {
+                Message::AssociationReleaseResponse(m::AssociationReleaseResponse {
+                    node_id,
+                    cause: c,
+                })
+            }
+            mt::NODE_REPORT_REQUEST => Message::NodeReportResponse(m::NodeReportResponse {
+                node_id,
+                cause: c,
+                offending_ie: o,
+            }),
+            mt::SESSION_SET_DELETION_REQUEST => {
+                Message::SessionSetDeletionResponse(m::SessionSetDeletionResponse {
+                    node_id,
+                    cause: c,
+                    offending_ie: o,
+                })
+            }
+            mt::SESSION_ESTABLISHMENT_REQUEST => {
+                Message::SessionEstablishmentResponse(m::SessionEstablishmentResponse {
+                    node_id,
+                    cause: c,
+                    offending_ie: o,
+                    ..Default::default()
+                })
+            }
+            mt::SESSION_MODIFICATION_REQUEST => {
+                Message::SessionModificationResponse(m::SessionModificationResponse {
+                    cause: c,
+                    offending_ie: o,
+                    ..Default::default()
+                })
+            }
+            mt::SESSION_DELETION_REQUEST => {
+                Message::SessionDeletionResponse(m::SessionDeletionResponse {
+                    cause: c,
+                    offending_ie: o,
+                    ..Default::default()
+                })
+            }
+            mt::SESSION_REPORT_REQUEST => {
+                Message::SessionReportResponse(m::SessionReportResponse {
+                    cause: c,
+                    offending_ie: o,
+                    ..Default::default()
+                })
+            }
+            _ => return None,
+        })
+    }
+
+    fn peer_of(&self, from: SocketAddr) -> Option<String> {
+        self.assocs
+            .iter()
+            .find(|(_, a)| a.addr.ip() == from.ip())
+            .map(|(n, _)| n.clone())
+    }
+
+    fn allowed(&self, from: SocketAddr, node: &str) -> bool {
+        self.cfg.allowed.is_empty()
+            || self.cfg.allowed.iter().any(|a| {
+                a.addr.is_some_and(|x| x == from.ip())
+                    || a.node_id.as_deref().is_some_and(|n| n == node)
+            })
+    }
+
+    fn request(&mut self, now: u64, from: SocketAddr, pdu: Pdu, out: &mut Vec<Out>) {
+        let t = pdu.msg.msg_type();
+        // A retransmission: answer from the cache, never execute twice.
+        if let Some((cached, _)) = self.dedup.get(&(from, pdu.seq, t)) {
+            self.stats.duplicates += 1;
+            if let Some(data) = cached.clone() {
+                out.push(Out::Send { to: from, data });
+            }
+            return;
+        }
+        match pdu.msg {
+            Message::HeartbeatRequest(_) => {
+                let rsp = Pdu::node(
+                    pdu.seq,
+                    Message::HeartbeatResponse(m::HeartbeatResponse {
+                        recovery_time_stamp: i::RecoveryTimeStamp(self.recovery),
+                    }),
+                );
+                // Heartbeats are cheap and idempotent: no cache entry.
+                self.send(out, from, &rsp);
+                if let Some(n) = self.peer_of(from) {
+                    if let Some(a) = self.assocs.get_mut(&n) {
+                        a.failed_since = None;
+                    }
+                }
+            }
+            Message::AssociationSetupRequest(r) => {
+                self.association_setup(now, from, pdu.seq, r, out)
+            }
+            Message::AssociationUpdateRequest(r) => {
+                let node = r.node_id.to_string();
+                let cause = if self.assocs.contains_key(&node) {
+                    Cause::RequestAccepted
+                } else {
+                    Cause::NoEstablishedPfcpAssociation
+                };
+                let rsp = Message::AssociationUpdateResponse(m::AssociationUpdateResponse {
+                    node_id: self.cfg.node_id.clone(),
+                    cause: cause_ie(cause),
+                    up_function_features: Some(up_features()),
+                    cp_function_features: None,
+                });
+                self.respond(out, now, from, t, Pdu::node(pdu.seq, rsp));
+            }
+            Message::AssociationReleaseRequest(r) => {
+                let node = r.node_id.to_string();
+                let cause = if self.assocs.remove(&node).is_some() {
+                    info!(%node, "association released by the SMF");
+                    out.push(Out::Journal(Record::AssocGone { node: node.clone() }));
+                    self.purge_peer(&node, out);
+                    Cause::RequestAccepted
+                } else {
+                    Cause::NoEstablishedPfcpAssociation
+                };
+                let rsp = Message::AssociationReleaseResponse(m::AssociationReleaseResponse {
+                    node_id: self.cfg.node_id.clone(),
+                    cause: cause_ie(cause),
+                });
+                self.respond(out, now, from, t, Pdu::node(pdu.seq, rsp));
+            }
+            Message::PfdManagementRequest(r) => {
+                if self.peer_of(from).is_none() {
+                    let msg = self.error_response(t, Cause::NoEstablishedPfcpAssociation, None);
+                    if let Some(msg) = msg {
+                        self.respond(out, now, from, t, Pdu::node(pdu.seq, msg));
+                    }
+                    return;
+                }
+                for a in &r.application_ids_pfds {
+                    let pfds: Vec<Pfd> = a
+                        .pfd_context
+                        .iter()
+                        .map(|c| {
+                            let mut p = Pfd::default();
+                            for x in &c.pfd_contents {
+                                if let Some(fd) =
+                                    x.flow_description.as_deref().and_then(|f| f.parse().ok())
+                                {
+                                    p.flows.push(fd);
+                                }
+                                if let Some(d) = &x.domain_name {
+                                    p.domain_names.push(d.clone());
+                                }
+                                if let Some(u) = &x.url {
+                                    p.urls.push(u.clone());
+                                }
+                            }
+                            p
+                        })
+                        .collect();
+                    let req = self.req();
+                    out.push(Out::Dp(Command::PfdPut {
+                        req,
+                        application_id: a.application_id.text(),
+                        pfds,
+                    }));
+                }
+                let rsp = Message::PfdManagementResponse(m::PfdManagementResponse {
+                    cause: cause_ie(Cause::RequestAccepted),
+                    offending_ie: None,
+                    node_id: Some(self.cfg.node_id.clone()),
+                });
+                self.respond(out, now, from, t, Pdu::node(pdu.seq, rsp));
+            }
+            Message::SessionSetDeletionRequest(r) => {
+                let node = r.node_id.to_string();
+                let seids: Vec<u64> = self
+                    .sessions
+                    .iter()
+                    .filter(|(_, s)| s.peer_node == node)
+                    .map(|(k, _)| *k)
+                    .collect();
+                info!(%node, count = seids.len(), "session set deletion");
+                for s in seids {
+                    self.drop_session(s, out);
+                }
+                let rsp = Message::SessionSetDeletionResponse(m::SessionSetDeletionResponse {
+                    node_id: self.cfg.node_id.clone(),
+                    cause: cause_ie(Cause::RequestAccepted),
+                    offending_ie: None,
+                });
+                self.respond(out, now, from, t, Pdu::node(pdu.seq, rsp));
+            }
+            Message::NodeReportRequest(_) => {
+                let msg = self.error_response(t, Cause::ServiceNotSupported, None);
+                if let Some(msg) = msg {
+                    self.respond(out, now, from, t, Pdu::node(pdu.seq, msg));
+                }
+            }
+            Message::SessionEstablishmentRequest(_)
+            | Message::SessionModificationRequest(_)
+            | Message::SessionDeletionRequest(_) => self.session_request(now, from, pdu, out),
+            _ => {
+                let msg = self.error_response(t, Cause::ServiceNotSupported, None);
+                if let Some(msg) = msg {
+                    self.respond(out, now, from, t, Pdu::node(pdu.seq, msg));
+                }
+            }
+        }
+    }
+
+    fn association_setup(
+        &mut self,
+        now: u64,
+        from: SocketAddr,
+        seq: u32,
+        r: m::AssociationSetupRequest,
+        out: &mut Vec<Out>,
+    ) {
+        let node = r.node_id.to_string();
+        let t = mt::ASSOCIATION_SETUP_REQUEST;
+        if !self.allowed(from, &node) {
+            self.stats.refused_peers += 1;
+            warn!(%from, %node, "association refused: peer not in pfcp.peers");
+            if let Some(msg) = self.error_response(t, Cause::RequestRejected, None) {
+                self.respond(out, now, from, t, Pdu::node(seq, msg));
+            }
+            return;
+        }
+        let rt = r.recovery_time_stamp.0;
+        match self.assocs.get(&node) {
+            Some(a) if a.recovery != rt => {
+                // The SMF restarted: its old sessions are gone on its side.
+                info!(%node, "SMF restarted (new recovery time stamp): removing its sessions");
+                self.purge_peer(&node, out);
+            }
+            _ => {}
+        }
+        self.assocs.insert(
+            node.clone(),
+            Assoc {
+                addr: from,
+                recovery: rt,
+                hb_due: now + self.cfg.heartbeat_interval_ms,
+                failed_since: None,
+            },
+        );
+        // Sessions of this SMF follow its new address.
+        for s in self.sessions.values_mut().filter(|s| s.peer_node == node) {
+            s.peer_addr = Some(from);
+        }
+        out.push(Out::Journal(Record::Assoc(AssocRecord {
+            node: node.clone(),
+            addr: from,
+            recovery: rt,
+        })));
+        info!(%node, %from, "association set up");
+        let pools = self
+            .cfg
+            .pools
+            .iter()
+            .map(|p| {
+                let name = p
+                    .network_instance
+                    .clone()
+                    .or_else(|| p.dnn.clone())
+                    .unwrap_or_else(|| "default".into());
+                g::UeIpAddressPoolInformation {
+                    pool_identity: i::PoolIdentity(name.clone()),
+                    network_instance: Some(i::NetworkInstance::encoded(&name)),
+                    s_nssai: vec![],
+                    ip_version: Some(i::IpVersion(
+                        u8::from(p.ipv4.is_some()) | (u8::from(p.ipv6.is_some()) << 1),
+                    )),
+                }
+            })
+            .collect();
+        let rsp = Message::AssociationSetupResponse(m::AssociationSetupResponse {
+            node_id: self.cfg.node_id.clone(),
+            cause: cause_ie(Cause::RequestAccepted),
+            recovery_time_stamp: i::RecoveryTimeStamp(self.recovery),
+            up_function_features: Some(up_features()),
+            ue_ip_address_pool_information: pools,
+            ..Default::default()
+        });
+        self.respond(out, now, from, t, Pdu::node(seq, rsp));
+    }
+
+    fn session_request(&mut self, now: u64, from: SocketAddr, pdu: Pdu, out: &mut Vec<Out>) {
+        let t = pdu.msg.msg_type();
+        let Some(peer) = self.peer_of(from) else {
+            if let Some(msg) = self.error_response(t, Cause::NoEstablishedPfcpAssociation, None) {
+                self.respond(out, now, from, t, Pdu::session(pdu.seq, 0, msg));
+            }
+            return;
+        };
+        let seid = pdu.seid.unwrap_or(0);
+        if t != mt::SESSION_ESTABLISHMENT_REQUEST {
+            let Some(s) = self.sessions.get(&seid) else {
+                if let Some(msg) = self.error_response(t, Cause::SessionContextNotFound, None) {
+                    self.respond(out, now, from, t, Pdu::session(pdu.seq, 0, msg));
+                }
+                return;
+            };
+            if s.peer_node != peer {
+                if let Some(msg) = self.error_response(t, Cause::SessionContextNotFound, None) {
+                    self.respond(out, now, from, t, Pdu::session(pdu.seq, 0, msg));
+                }
+                return;
+            }
+            if self.busy.contains_key(&seid) {
+                // An earlier request of this session waits for the dataplane.
+                if let Some(q) = self.busy.get_mut(&seid) {
+                    if !q.iter().any(|(f, p)| *f == from && p.seq == pdu.seq) {
+                        q.push_back((from, pdu));
+                    }
+                }
+                return;
+            }
+        }
+        // Mark in flight so a retransmission is not executed again.
+        self.dedup.insert((from, pdu.seq, t), (None, now));
+        match pdu.msg {
+            Message::SessionEstablishmentRequest(r) => {
+                self.establish(now, from, &peer, pdu.seq, r, out)
+            }
+            Message::SessionModificationRequest(r) => self.modify(now, from, seid, pdu.seq, r, out),
+            Message::SessionDeletionRequest(_) => self.delete(from, seid, pdu.seq, out),
+            _ => {}
+        }
+    }
+
+    fn establish(
+        &mut self,
+        now: u64,
+        from: SocketAddr,
+        peer: &str,
+        seq: u32,
+        r: m::SessionEstablishmentRequest,
+        out: &mut Vec<Out>,
+    ) {
+        let t = mt::SESSION_ESTABLISHMENT_REQUEST;
+        let cp_seid = r.cp_fseid.seid;
+        let reject = |node: &mut Node,
+                      out: &mut Vec<Out>,
+                      cause: Cause,
+                      off: Option<u16>,
+                      failed: Option<i::FailedRuleId>| {
+            let msg = Message::SessionEstablishmentResponse(m::SessionEstablishmentResponse {
+                node_id: node.cfg.node_id.clone(),
+                cause: cause_ie(cause),
+                offending_ie: off.map(i::OffendingIe),
+                failed_rule_id: failed,
+                ..Default::default()
+            });
+            node.respond(out, now, from, t, Pdu::session(seq, cp_seid, msg));
+        };
+        if r.create_pdr.is_empty() {
+            return reject(
+                self,
+                out,
+                Cause::MandatoryIeMissing,
+                Some(t::CREATE_PDR),
+                None,
+            );
+        }
+        if r.create_far.is_empty() {
+            return reject(
+                self,
+                out,
+                Cause::MandatoryIeMissing,
+                Some(t::CREATE_FAR),
+                None,
+            );
+        }
+        // The same CP session again (an SMF that lost our answer and re-sent
+        // with a new sequence number): refuse rather than duplicate.
+        if self.cp_index.contains_key(&(peer.to_string(), cp_seid)) {
+            return reject(self, out, Cause::RequestRejected, None, None);
+        }
+        if self.sessions.len() >= self.cfg.max_sessions {
+            return reject(self, out, Cause::NoResourcesAvailable, None, None);
+        }
+        let up_seid = self.alloc.seid();
+        let mut txn = Txn::default();
+        match SessionState::establish(up_seid, &r, &self.cfg.endpoints, &mut self.alloc, &mut txn) {
+            Ok(mut st) => {
+                st.peer_node = peer.to_string();
+                st.peer_addr = Some(from);
+                let req = self.req();
+                out.push(Out::Dp(Command::SessionPut {
+                    req,
+                    rules: st.rules.clone(),
+                }));
+                self.busy.insert(up_seid, VecDeque::new());
+                self.ops.insert(
+                    req,
+                    Op {
+                        seid: up_seid,
+                        peer: from,
+                        seq,
+                        cp_seid,
+                        kind: OpKind::Establish {
+                            state: Box::new(st),
+                            txn,
+                        },
+                        next: VecDeque::new(),
+                        reports: Vec::new(),
+                        rsp: mt::SESSION_ESTABLISHMENT_RESPONSE,
+                    },
+                );
+            }
+            Err(e) => {
+                txn.rollback(&mut self.alloc);
+                debug!(error = %e, "establishment refused");
+                let (cause, off) = rule_cause(&e);
+                let failed = (cause == Cause::RuleCreationModificationFailure)
+                    .then(|| convert::failed_rule(&e));
+                reject(self, out, cause, off, failed);
+            }
+        }
+    }
+
+    fn modify(
+        &mut self,
+        now: u64,
+        from: SocketAddr,
+        seid: u64,
+        seq: u32,
+        r: m::SessionModificationRequest,
+        out: &mut Vec<Out>,
+    ) {
+        let t = mt::SESSION_MODIFICATION_REQUEST;
+        let Some(cur) = self.sessions.get(&seid) else {
+            return;
+        };
+        let cp_seid = cur.cp.seid;
+        let mut txn = Txn::default();
+        let new = match cur.modify(&r, &self.cfg.endpoints, &mut self.alloc, &mut txn) {
+            Ok(s) => s,
+            Err(e) => {
+                txn.rollback(&mut self.alloc);
+                let (cause, off) = rule_cause(&e);
+                let failed = (cause == Cause::RuleCreationModificationFailure)
+                    .then(|| convert::failed_rule(&e));
+                let msg = Message::SessionModificationResponse(m::SessionModificationResponse {
+                    cause: cause_ie(cause),
+                    offending_ie: off.map(i::OffendingIe),
+                    failed_rule_id: failed,
+                    ..Default::default()
+                });
+                return self.respond(out, now, from, t, Pdu::session(seq, cp_seid, msg));
+            }
+        };
+        let mut new = new;
+        if let Some(f) = r.cp_fseid {
+            new.cp.seid = f.seid;
+            new.cp.ipv4 = f.ipv4;
+            new.cp.ipv6 = f.ipv6;
+        }
+        let created: Vec<u16> = r.create_pdr.iter().map(|p| p.pdr_id.0).collect();
+        let release_teids = new.unused_teids();
+        let changed = new.rules != cur.rules;
+        let mut cmds: VecDeque<Command> = VecDeque::new();
+        if changed {
+            cmds.push_back(Command::SessionPut {
+                req: 0,
+                rules: new.rules.clone(),
+            });
+        }
+        if !r.query_urr.is_empty() {
+            cmds.push_back(Command::SessionQuery {
+                req: 0,
+                seid,
+                urr_ids: r.query_urr.iter().map(|q| q.urr_id.0).collect(),
+                query_reference: r.query_urr_reference.map(|q| q.0),
+            });
+        }
+        if cmds.is_empty() {
+            cmds.push_back(Command::Ping { req: 0 });
+        }
+        self.busy.entry(seid).or_default();
+        let op = Op {
+            seid,
+            peer: from,
+            seq,
+            cp_seid: new.cp.seid,
+            kind: OpKind::Modify {
+                state: Box::new(new),
+                txn,
+                created,
+                release_teids,
+            },
+            next: cmds,
+            reports: Vec::new(),
+            rsp: mt::SESSION_MODIFICATION_RESPONSE,
+        };
+        self.start_op(op, out);
+    }
+
+    fn delete(&mut self, from: SocketAddr, seid: u64, seq: u32, out: &mut Vec<Out>) {
+        let Some(cur) = self.sessions.get(&seid) else {
+            return;
+        };
+        self.busy.entry(seid).or_default();
+        let op = Op {
+            seid,
+            peer: from,
+            seq,
+            cp_seid: cur.cp.seid,
+            kind: OpKind::Delete,
+            next: VecDeque::from([Command::SessionDelete { req: 0, seid }]),
+            reports: Vec::new(),
+            rsp: mt::SESSION_DELETION_RESPONSE,
+        };
+        self.start_op(op, out);
+    }
+
+    /// Sends the next command of `op` and parks it under its request ID.
+    fn start_op(&mut self, mut op: Op, out: &mut Vec<Out>) {
+        let Some(mut cmd) = op.next.pop_front() else {
+            return;
+        };
+        let req = self.req();
+        set_req(&mut cmd, req);
+        out.push(Out::Dp(cmd));
+        self.ops.insert(req, op);
+    }
+
+    fn response(&mut self, _now: u64, from: SocketAddr, pdu: Pdu, out: &mut Vec<Out>) {
+        let Some(o) = self.out_reqs.remove(&pdu.seq) else {
+            return;
+        };
+        if o.to.ip() != from.ip() {
+            self.out_reqs.insert(pdu.seq, o);
+            return;
+        }
+        match (&o.kind, &pdu.msg) {
+            (OutKind::Heartbeat(node), Message::HeartbeatResponse(h)) => {
+                let node = node.clone();
+                let restarted = self
+                    .assocs
+                    .get(&node)
+                    .is_some_and(|a| a.recovery != h.recovery_time_stamp.0);
+                if let Some(a) = self.assocs.get_mut(&node) {
+                    a.failed_since = None;
+                }
+                if restarted {
+                    info!(%node, "SMF restarted (heartbeat recovery time stamp changed): removing its sessions");
+                    self.purge_peer(&node, out);
+                    if let Some(a) = self.assocs.get_mut(&node) {
+                        a.recovery = h.recovery_time_stamp.0;
+                    }
+                }
+            }
+            (OutKind::Report, Message::SessionReportResponse(r)) => {
+                self.stats.reports_answered += 1;
+                if r.cause.0 != Cause::RequestAccepted as u8 {
+                    debug!(cause = r.cause.0, "session report refused by the SMF");
+                }
+            }
+            (OutKind::NodeReport, _) => {}
+            _ => {}
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Dataplane events
+    // ------------------------------------------------------------------
+
+    /// Handles an event from the dataplane.
+    pub fn dp_event(&mut self, now: u64, ev: Event, out: &mut Vec<Out>) {
+        match ev {
+            Event::Ack { req, result } => self.ack(now, req, result, out),
+            Event::Usage(u) => {
+                let Some(s) = self.sessions.get(&u.seid) else {
+                    return;
+                };
+                let msg = Message::SessionReportRequest(m::SessionReportRequest {
+                    report_type: i::ReportType(0x02),
+                    usage_report: vec![convert::usage_report(&u)],
+                    ..Default::default()
+                });
+                self.report(now, s.peer_addr, s.cp.seid, msg, out);
+            }
+            Event::DownlinkData(d) => {
+                let Some(s) = self.sessions.get(&d.seid) else {
+                    return;
+                };
+                let msg = Message::SessionReportRequest(m::SessionReportRequest {
+                    report_type: i::ReportType(0x01),
+                    downlink_data_report: Some(g::DownlinkDataReport {
+                        pdr_id: vec![i::PdrId(d.pdr_id)],
+                        downlink_data_service_information: vec![
+                            i::DownlinkDataServiceInformation {
+                                ppi: d.ppi,
+                                qfi: d.qfi,
+                            },
+                        ],
+                    }),
+                    ..Default::default()
+                });
+                self.report(now, s.peer_addr, s.cp.seid, msg, out);
+            }
+            Event::ErrorIndication { peer, teid, seids } => {
+                for seid in seids {
+                    let Some(s) = self.sessions.get(&seid) else {
+                        continue;
+                    };
+                    let (ipv4, ipv6) = match peer {
+                        IpAddr::V4(a) => (Some(a), None),
+                        IpAddr::V6(a) => (None, Some(a)),
+                    };
+                    let msg = Message::SessionReportRequest(m::SessionReportRequest {
+                        report_type: i::ReportType(0x04),
+                        error_indication_report: Some(g::ErrorIndicationReport {
+                            remote_fteid: vec![i::FTeid {
+                                teid,
+                                ipv4,
+                                ipv6,
+                                ..Default::default()
+                            }],
+                        }),
+                        ..Default::default()
+                    });
+                    let (a, c) = (s.peer_addr, s.cp.seid);
+                    self.report(now, a, c, msg, out);
+                }
+            }
+            Event::PeerPath { peer, up } => {
+                let (ipv4, ipv6) = match peer {
+                    IpAddr::V4(a) => (Some(a), None),
+                    IpAddr::V6(a) => (None, Some(a)),
+                };
+                let rp = i::RemoteGtpuPeer {
+                    ipv4,
+                    ipv6,
+                    ..Default::default()
+                };
+                let targets: Vec<SocketAddr> = self.assocs.values().map(|a| a.addr).collect();
+                for to in targets {
+                    let msg = Message::NodeReportRequest(m::NodeReportRequest {
+                        node_id: self.cfg.node_id.clone(),
+                        node_report_type: i::NodeReportType(if up { 0x02 } else { 0x01 }),
+                        user_plane_path_failure_report: (!up).then(|| {
+                            g::UserPlanePathFailureReport {
+                                remote_gtpu_peer: vec![rp.clone()],
+                            }
+                        }),
+                        user_plane_path_recovery_report: up.then(|| {
+                            g::UserPlanePathRecoveryReport {
+                                remote_gtpu_peer: vec![rp.clone()],
+                            }
+                        }),
+                    });
+                    let seq = self.seq();
+                    let pdu = Pdu::node(seq, msg);
+                    let data = self.send(out, to, &pdu);
+                    self.out_reqs.insert(
+                        seq,
+                        Outgoing {
+                            to,
+                            data,
+                            due: now + self.cfg.request_timeout_ms,
+                            tries: 0,
+                            kind: OutKind::NodeReport,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn report(
+        &mut self,
+        now: u64,
+        to: Option<SocketAddr>,
+        cp_seid: u64,
+        msg: Message,
+        out: &mut Vec<Out>,
+    ) {
+        let Some(to) = to else { return };
+        let seq = self.seq();
+        let pdu = Pdu::session(seq, cp_seid, msg);
+        let data = self.send(out, to, &pdu);
+        self.stats.reports_sent += 1;
+        self.out_reqs.insert(
+            seq,
+            Outgoing {
+                to,
+                data,
+                due: now + self.cfg.request_timeout_ms,
+                tries: 0,
+                kind: OutKind::Report,
+            },
+        );
+    }
+
+    fn ack(
+        &mut self,
+        now: u64,
+        req: u64,
+        result: Result<upf_ctrl::AckBody, CommandError>,
+        out: &mut Vec<Out>,
+    ) {
+        let Some(mut op) = self.ops.remove(&req) else {
+            if let Err(e) = result {
+                warn!(req, error = %e, "dataplane refused a command");
+            }
+            return;
+        };
+        match result {
+            Ok(mut b) => {
+                op.reports.append(&mut b.usage);
+                if !op.next.is_empty() {
+                    return self.start_op(op, out);
+                }
+                self.finish(now, op, None, out);
+            }
+            Err(e) => {
+                warn!(seid = op.seid, error = %e, "dataplane refused the session's rules");
+                self.finish(now, op, Some(e), out);
+            }
+        }
+    }
+
+    fn finish(&mut self, now: u64, op: Op, err: Option<CommandError>, out: &mut Vec<Out>) {
+        let seid = op.seid;
+        let (cause, failed) = match &err {
+            None => (Cause::RequestAccepted, None),
+            Some(CommandError::Rule(e)) => (
+                Cause::RuleCreationModificationFailure,
+                Some(convert::failed_rule(e)),
+            ),
+            Some(CommandError::UnknownSession(_)) => (Cause::SessionContextNotFound, None),
+            Some(CommandError::NoResources(_)) => (Cause::NoResourcesAvailable, None),
+            Some(CommandError::Rejected(_)) => (Cause::SystemFailure, None),
+        };
+        let reports: Vec<g::UsageReport> = op.reports.iter().map(convert::usage_report).collect();
+        let msg = match op.kind {
+            OpKind::Establish { state, txn } => {
+                if err.is_none() {
+                    let created = state.created_pdrs(state.rules.pdrs.iter().map(|p| p.id));
+                    out.push(Out::Journal(Record::Session {
+                        seid,
+                        state: state.clone(),
+                    }));
+                    self.cp_index
+                        .insert((state.peer_node.clone(), state.cp.seid), seid);
+                    // Our F-SEID carries the address family the SMF used.
+                    let (v4, v6) = (self.cfg.fseid_v4, self.cfg.fseid_v6);
+                    let fseid = i::FSeid {
+                        seid,
+                        ipv4: if state.cp.ipv4.is_some() || v6.is_none() {
+                            v4
+                        } else {
+                            None
+                        },
+                        ipv6: if state.cp.ipv4.is_none() || v4.is_none() {
+                            v6
+                        } else {
+                            None
+                        },
+                    };
+                    self.sessions.insert(seid, *state);
+                    Message::SessionEstablishmentResponse(m::SessionEstablishmentResponse {
+                        node_id: self.cfg.node_id.clone(),
+                        cause: cause_ie(cause),
+                        up_fseid: Some(fseid),
+                        created_pdr: created,
+                        ..Default::default()
+                    })
+                } else {
+                    txn.rollback(&mut self.alloc);
+                    Message::SessionEstablishmentResponse(m::SessionEstablishmentResponse {
+                        node_id: self.cfg.node_id.clone(),
+                        cause: cause_ie(cause),
+                        failed_rule_id: failed,
+                        ..Default::default()
+                    })
+                }
+            }
+            OpKind::Modify {
+                state,
+                txn,
+                created,
+                release_teids,
+            } => {
+                if err.is_none() {
+                    let mut state = state;
+                    for t in &release_teids {
+                        self.alloc.release_teid(*t);
+                    }
+                    state.teids.retain(|t| !release_teids.contains(t));
+                    let cpdr = state.created_pdrs(created.into_iter());
+                    out.push(Out::Journal(Record::Session {
+                        seid,
+                        state: state.clone(),
+                    }));
+                    self.sessions.insert(seid, *state);
+                    Message::SessionModificationResponse(m::SessionModificationResponse {
+                        cause: cause_ie(cause),
+                        created_pdr: cpdr,
+                        usage_report: reports,
+                        ..Default::default()
+                    })
+                } else {
+                    txn.rollback(&mut self.alloc);
+                    Message::SessionModificationResponse(m::SessionModificationResponse {
+                        cause: cause_ie(cause),
+                        failed_rule_id: failed,
+                        ..Default::default()
+                    })
+                }
+            }
+            OpKind::Delete => {
+                if let Some(s) = self.sessions.remove(&seid) {
+                    self.release(&s);
+                    self.cp_index.remove(&(s.peer_node.clone(), s.cp.seid));
+                }
+                out.push(Out::Journal(Record::SessionGone { seid }));
+                Message::SessionDeletionResponse(m::SessionDeletionResponse {
+                    cause: cause_ie(if matches!(err, Some(CommandError::UnknownSession(_))) {
+                        Cause::RequestAccepted
+                    } else {
+                        cause
+                    }),
+                    usage_report: reports,
+                    ..Default::default()
+                })
+            }
+        };
+        let req_type = op.rsp - 1;
+        self.respond(
+            out,
+            now,
+            op.peer,
+            req_type,
+            Pdu::session(op.seq, op.cp_seid, msg),
+        );
+        // Requests that waited behind this one, in order.
+        if let Some(mut q) = self.busy.remove(&seid) {
+            while let Some((from, pdu)) = q.pop_front() {
+                self.request(now, from, pdu, out);
+                if let Some(b) = self.busy.get_mut(&seid) {
+                    // That request went to the dataplane: the rest wait again.
+                    b.extend(q.drain(..));
+                    break;
+                }
+            }
+        }
+    }
+
+    fn release(&mut self, s: &SessionState) {
+        for t in &s.teids {
+            self.alloc.release_teid(*t);
+        }
+        for u in &s.ues {
+            self.alloc.release_ue(*u);
+        }
+    }
+
+    /// Deletes a session on our side (the SMF is gone or asked for it).
+    fn drop_session(&mut self, seid: u64, out: &mut Vec<Out>) {
+        if let Some(s) = self.sessions.remove(&seid) {
+            self.release(&s);
+            self.cp_index.remove(&(s.peer_node.clone(), s.cp.seid));
+            let req = self.req();
+            out.push(Out::Dp(Command::SessionDelete { req, seid }));
+            out.push(Out::Journal(Record::SessionGone { seid }));
+        }
+    }
+
+    fn purge_peer(&mut self, node: &str, out: &mut Vec<Out>) {
+        let seids: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.peer_node == node)
+            .map(|(k, _)| *k)
+            .collect();
+        for s in seids {
+            self.drop_session(s, out);
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Time
+    // ------------------------------------------------------------------
+
+    /// Runs timers: heartbeats, retransmissions, failed peers, cache expiry.
+    pub fn tick(&mut self, now: u64, out: &mut Vec<Out>) {
+        // Heartbeats towards every associated SMF.
+        let due: Vec<String> = self
+            .assocs
+            .iter()
+            .filter(|(_, a)| a.hb_due <= now)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for node in due {
+            let busy = self
+                .out_reqs
+                .values()
+                .any(|o| matches!(&o.kind, OutKind::Heartbeat(n) if *n == node));
+            let Some(a) = self.assocs.get_mut(&node) else {
+                continue;
+            };
+            a.hb_due = now + self.cfg.heartbeat_interval_ms;
+            if busy {
+                continue;
+            }
+            let to = a.addr;
+            let seq = self.seq();
+            let pdu = Pdu::node(
+                seq,
+                Message::HeartbeatRequest(m::HeartbeatRequest {
+                    recovery_time_stamp: i::RecoveryTimeStamp(self.recovery),
+                    source_ip_address: None,
+                }),
+            );
+            let data = self.send(out, to, &pdu);
+            self.out_reqs.insert(
+                seq,
+                Outgoing {
+                    to,
+                    data,
+                    due: now + self.cfg.request_timeout_ms,
+                    tries: 0,
+                    kind: OutKind::Heartbeat(node),
+                },
+            );
+        }
+        // Retransmissions.
+        let due: Vec<u32> = self
+            .out_reqs
+            .iter()
+            .filter(|(_, o)| o.due <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in due {
+            let Some(mut o) = self.out_reqs.remove(&seq) else {
+                continue;
+            };
+            let limit = match o.kind {
+                OutKind::Heartbeat(_) => self.cfg.heartbeat_retries.saturating_sub(1),
+                _ => self.cfg.request_retries,
+            };
+            if o.tries < limit {
+                o.tries += 1;
+                o.due = now + self.cfg.request_timeout_ms;
+                out.push(Out::Send {
+                    to: o.to,
+                    data: o.data.clone(),
+                });
+                self.out_reqs.insert(seq, o);
+                continue;
+            }
+            self.stats.requests_timed_out += 1;
+            if let OutKind::Heartbeat(node) = o.kind {
+                self.peer_failed(now, &node, out);
+            }
+        }
+        // Failed peers past their grace period.
+        if let FailurePolicy::Keep(grace) = self.cfg.failure_policy {
+            let expired: Vec<String> = self
+                .assocs
+                .iter()
+                .filter(|(_, a)| {
+                    a.failed_since
+                        .is_some_and(|t| now.saturating_sub(t) >= grace)
+                })
+                .map(|(n, _)| n.clone())
+                .collect();
+            for node in expired {
+                warn!(%node, "grace period over: removing the failed SMF's association and sessions");
+                self.assocs.remove(&node);
+                out.push(Out::Journal(Record::AssocGone { node: node.clone() }));
+                self.purge_peer(&node, out);
+            }
+        }
+        // Response cache: keep answers long enough for every retransmission
+        // an SMF may send (N1 x T1, with margin).
+        let keep = self.cfg.request_timeout_ms * u64::from(self.cfg.request_retries + 2) + 5000;
+        self.dedup
+            .retain(|_, (data, at)| data.is_none() || now.saturating_sub(*at) < keep);
+    }
+
+    fn peer_failed(&mut self, now: u64, node: &str, out: &mut Vec<Out>) {
+        let Some(a) = self.assocs.get_mut(node) else {
+            return;
+        };
+        if a.failed_since.is_some() {
+            return;
+        }
+        self.stats.peers_failed += 1;
+        match self.cfg.failure_policy {
+            FailurePolicy::Keep(g) => {
+                warn!(%node, grace_ms = g, "SMF does not answer heartbeats: keeping its sessions for the grace period");
+                a.failed_since = Some(now);
+            }
+            FailurePolicy::Purge => {
+                warn!(%node, "SMF does not answer heartbeats: removing its association and sessions");
+                self.assocs.remove(node);
+                out.push(Out::Journal(Record::AssocGone {
+                    node: node.to_string(),
+                }));
+                self.purge_peer(node, out);
+            }
+        }
+    }
+}
+
+fn set_req(c: &mut Command, r: u64) {
+    match c {
+        Command::SessionPut { req, .. }
+        | Command::SessionDelete { req, .. }
+        | Command::SessionQuery { req, .. }
+        | Command::PfdPut { req, .. }
+        | Command::SteeringPut { req, .. }
+        | Command::SyncBegin { req }
+        | Command::SyncEnd { req }
+        | Command::Ping { req } => *req = r,
+    }
+}
+
+fn response_cause(m: &Message) -> Option<u8> {
+    Some(match m {
+        Message::PfdManagementResponse(r) => r.cause.0,
+        Message::AssociationSetupResponse(r) => r.cause.0,
+        Message::AssociationUpdateResponse(r) => r.cause.0,
+        Message::AssociationReleaseResponse(r) => r.cause.0,
+        Message::NodeReportResponse(r) => r.cause.0,
+        Message::SessionSetDeletionResponse(r) => r.cause.0,
+        Message::SessionEstablishmentResponse(r) => r.cause.0,
+        Message::SessionModificationResponse(r) => r.cause.0,
+        Message::SessionDeletionResponse(r) => r.cause.0,
+        Message::SessionReportResponse(r) => r.cause.0,
+        _ => return None,
+    })
+}
+
+/// The UP Function Features that are true of this UPF.
+pub fn up_features() -> i::Features {
+    use i::upf::*;
+    let mut f = i::Features::default();
+    for (o, b) in [BUCP, DDND, FTUP, PFDM, EMPU, UEIP, MNOP, FRRT, QUOAC] {
+        f.set(o, b);
+    }
+    f
+}

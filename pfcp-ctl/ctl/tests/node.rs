@@ -1,0 +1,716 @@
+//! The PFCP node driven with a fake clock: procedures, causes, caches,
+//! reports, peer failure and restart.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use pfcp_codec::group::*;
+use pfcp_codec::ie::*;
+use pfcp_codec::msg::*;
+use pfcp_codec::{Cause, Message, Pdu};
+use pfcp_ctl::journal::{Record, Restored};
+use pfcp_ctl::node::{Allowed, FailurePolicy, Node, NodeConfig, Out};
+use pfcp_ctl::session::Endpoints;
+use upf_ctrl::msg::{AckBody, Command, CommandError, Event};
+use upf_rules::placement;
+use upf_rules::report::{UsageReport as DpUsage, UsageReportTrigger as DpTrig, VolumeMeasurement};
+
+const SMF: &str = "198.18.4.1:8805";
+
+fn cfg() -> NodeConfig {
+    NodeConfig {
+        node_id: NodeId::Ipv4(Ipv4Addr::new(198, 18, 4, 2)),
+        heartbeat_interval_ms: 1000,
+        heartbeat_retries: 3,
+        request_timeout_ms: 500,
+        request_retries: 2,
+        failure_policy: FailurePolicy::Purge,
+        allowed: vec![Allowed {
+            addr: Some("198.18.4.1".parse().unwrap()),
+            node_id: None,
+        }],
+        endpoints: Endpoints {
+            n3_v4: Some(Ipv4Addr::new(198, 18, 3, 2)),
+            workers: 2,
+            ..Default::default()
+        },
+        max_sessions: 100,
+        pools: vec![upf_config::UePool {
+            network_instance: Some("internet".into()),
+            dnn: None,
+            ipv4: Some("198.19.0.0/24".parse().unwrap()),
+            ipv6: None,
+            ipv6_prefix_len: 64,
+        }],
+        fseid_v4: Some(Ipv4Addr::new(198, 18, 4, 2)),
+        fseid_v6: None,
+    }
+}
+
+struct T {
+    n: Node,
+    now: u64,
+    smf: SocketAddr,
+    seq: u32,
+}
+
+fn sends(out: &[Out]) -> Vec<Pdu> {
+    out.iter()
+        .filter_map(|o| match o {
+            Out::Send { data, .. } => Some(pfcp_codec::decode(data).unwrap()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn dp(out: &[Out]) -> Vec<Command> {
+    out.iter()
+        .filter_map(|o| match o {
+            Out::Dp(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+impl T {
+    fn new() -> T {
+        T {
+            n: Node::new(cfg(), Restored::default(), 3_900_000_000, 0),
+            now: 0,
+            smf: SMF.parse().unwrap(),
+            seq: 1,
+        }
+    }
+
+    fn send(&mut self, p: Pdu) -> Vec<Out> {
+        let mut out = Vec::new();
+        self.n.datagram(self.now, self.smf, &p.to_bytes(), &mut out);
+        out
+    }
+
+    fn next(&mut self) -> u32 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn associate(&mut self) {
+        let s = self.next();
+        let out = self.send(Pdu::node(
+            s,
+            Message::AssociationSetupRequest(AssociationSetupRequest {
+                node_id: NodeId::Fqdn("smf.example".into()),
+                recovery_time_stamp: RecoveryTimeStamp(1),
+                ..Default::default()
+            }),
+        ));
+        match &sends(&out)[0].msg {
+            Message::AssociationSetupResponse(r) => {
+                assert_eq!(r.cause.0, Cause::RequestAccepted as u8);
+                assert!(r
+                    .up_function_features
+                    .as_ref()
+                    .unwrap()
+                    .has(upf::FTUP.0, upf::FTUP.1));
+                assert_eq!(r.ue_ip_address_pool_information.len(), 1);
+            }
+            m => panic!("{m:?}"),
+        }
+    }
+
+    /// Acks every command in `out` (Ok with `reports` for queries/deletes).
+    fn ack_all(&mut self, out: &[Out], reports: Vec<DpUsage>) -> Vec<Out> {
+        let mut res = Vec::new();
+        let mut pending: Vec<Command> = dp(out);
+        while let Some(c) = pending.pop() {
+            let mut o = Vec::new();
+            let usage = match c {
+                Command::SessionQuery { .. } | Command::SessionDelete { .. } => reports.clone(),
+                _ => vec![],
+            };
+            self.n.dp_event(
+                self.now,
+                Event::Ack {
+                    req: c.req(),
+                    result: Ok(AckBody { usage }),
+                },
+                &mut o,
+            );
+            pending.extend(dp(&o));
+            res.extend(o);
+        }
+        res
+    }
+}
+
+fn establishment(cp_seid: u64) -> SessionEstablishmentRequest {
+    SessionEstablishmentRequest {
+        node_id: NodeId::Fqdn("smf.example".into()),
+        cp_fseid: FSeid {
+            seid: cp_seid,
+            ipv4: Some(Ipv4Addr::new(198, 18, 4, 1)),
+            ipv6: None,
+        },
+        create_pdr: vec![
+            CreatePdr {
+                pdr_id: PdrId(1),
+                precedence: Precedence(100),
+                pdi: Pdi {
+                    source_interface: SourceInterface(0),
+                    local_fteid: Some(FTeid {
+                        choose: true,
+                        choose_v4: true,
+                        choose_id: Some(1),
+                        ..Default::default()
+                    }),
+                    network_instance: Some(NetworkInstance::encoded("internet")),
+                    ue_ip_address: vec![UeIpAddress {
+                        choose_v4: true,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+                outer_header_removal: Some(OuterHeaderRemoval {
+                    description: 6,
+                    ext_deletion: None,
+                }),
+                far_id: Some(FarId(1)),
+                urr_id: vec![UrrId(1)],
+                ..Default::default()
+            },
+            // Same CHOOSE ID: same F-TEID; and it names FAR 2, created later.
+            CreatePdr {
+                pdr_id: PdrId(3),
+                precedence: Precedence(10),
+                pdi: Pdi {
+                    source_interface: SourceInterface(0),
+                    local_fteid: Some(FTeid {
+                        choose: true,
+                        choose_v4: true,
+                        choose_id: Some(1),
+                        ..Default::default()
+                    }),
+                    sdf_filters: vec![
+                        SdfFilter {
+                            flow_description: Some("permit out 17 from any to assigned 53".into()),
+                            ..Default::default()
+                        },
+                        SdfFilter {
+                            flow_description: Some("permit out 6 from any to assigned 53".into()),
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                },
+                far_id: Some(FarId(1)),
+                ..Default::default()
+            },
+            CreatePdr {
+                pdr_id: PdrId(2),
+                precedence: Precedence(100),
+                pdi: Pdi {
+                    source_interface: SourceInterface(1),
+                    network_instance: Some(NetworkInstance(vec![])),
+                    ue_ip_address: vec![UeIpAddress {
+                        choose_v4: true,
+                        is_destination: true,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+                far_id: Some(FarId(2)),
+                urr_id: vec![UrrId(1)],
+                ..Default::default()
+            },
+        ],
+        create_far: vec![
+            CreateFar {
+                far_id: FarId(1),
+                apply_action: ApplyAction(2),
+                forwarding_parameters: Some(ForwardingParameters {
+                    destination_interface: DestinationInterface(1),
+                    network_instance: Some(NetworkInstance::encoded("internet")),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            CreateFar {
+                far_id: FarId(2),
+                apply_action: ApplyAction(0x0002),
+                forwarding_parameters: Some(ForwardingParameters {
+                    destination_interface: DestinationInterface(0),
+                    outer_header_creation: Some(OuterHeaderCreation {
+                        description: OHC_GTPU_V4,
+                        teid: Some(0x77),
+                        ipv4: Some(Ipv4Addr::new(198, 18, 3, 1)),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ],
+        create_urr: vec![CreateUrr {
+            urr_id: UrrId(1),
+            measurement_method: MeasurementMethod(2),
+            reporting_triggers: ReportingTriggers(0),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// Establishes a session; returns (UP SEID, TEID, UE address).
+fn establish(t: &mut T, cp_seid: u64) -> (u64, u32, Ipv4Addr) {
+    let s = t.next();
+    let out = t.send(Pdu::session(
+        s,
+        0,
+        Message::SessionEstablishmentRequest(establishment(cp_seid)),
+    ));
+    let cmds = dp(&out);
+    assert_eq!(cmds.len(), 1, "{out:?}");
+    let Command::SessionPut { rules, .. } = &cmds[0] else {
+        panic!()
+    };
+    assert_eq!(rules.pdrs.len(), 3);
+    let out = t.ack_all(&out, vec![]);
+    let rsp = sends(&out);
+    let Message::SessionEstablishmentResponse(r) = &rsp[0].msg else {
+        panic!("{rsp:?}")
+    };
+    assert_eq!(rsp[0].seid, Some(cp_seid), "response goes to the CP SEID");
+    assert_eq!(r.cause.0, 1);
+    let up = r.up_fseid.unwrap();
+    assert_eq!(up.ipv4, Some(Ipv4Addr::new(198, 18, 4, 2)));
+    let c1 = r.created_pdr.iter().find(|c| c.pdr_id.0 == 1).unwrap();
+    let c3 = r.created_pdr.iter().find(|c| c.pdr_id.0 == 3).unwrap();
+    let teid = c1.local_fteid.unwrap().teid;
+    assert_eq!(
+        c3.local_fteid.unwrap().teid,
+        teid,
+        "CHOOSE ID shares the F-TEID"
+    );
+    assert_eq!(
+        c1.local_fteid.unwrap().ipv4,
+        Some(Ipv4Addr::new(198, 18, 3, 2))
+    );
+    let ue = c1.ue_ip_address[0].ipv4.unwrap();
+    let c2 = r.created_pdr.iter().find(|c| c.pdr_id.0 == 2).unwrap();
+    assert_eq!(
+        c2.ue_ip_address[0].ipv4,
+        Some(ue),
+        "one UE address per session"
+    );
+    // The TEID steers to the worker that owns the UE address.
+    assert_eq!(
+        placement::natural_worker_teid(teid, 2),
+        placement::natural_worker_v4(u32::from(ue), 2)
+    );
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Out::Journal(Record::Session { .. }))));
+    (up.seid, teid, ue)
+}
+
+#[test]
+fn association_rules() {
+    let mut t = T::new();
+    // A session request before any association.
+    let out = t.send(Pdu::session(
+        5,
+        0,
+        Message::SessionEstablishmentRequest(establishment(1)),
+    ));
+    let Message::SessionEstablishmentResponse(r) = &sends(&out)[0].msg else {
+        panic!()
+    };
+    assert_eq!(r.cause.0, Cause::NoEstablishedPfcpAssociation as u8);
+    // A peer not in the configuration.
+    let mut out = Vec::new();
+    t.n.datagram(
+        0,
+        "198.18.99.9:8805".parse().unwrap(),
+        &Pdu::node(
+            6,
+            Message::AssociationSetupRequest(AssociationSetupRequest {
+                node_id: NodeId::Fqdn("rogue".into()),
+                recovery_time_stamp: RecoveryTimeStamp(1),
+                ..Default::default()
+            }),
+        )
+        .to_bytes(),
+        &mut out,
+    );
+    let Message::AssociationSetupResponse(r) = &sends(&out)[0].msg else {
+        panic!()
+    };
+    assert_eq!(r.cause.0, Cause::RequestRejected as u8);
+    assert_eq!(t.n.stats.refused_peers, 1);
+    t.associate();
+    assert_eq!(t.n.peers().len(), 1);
+}
+
+#[test]
+fn full_lifecycle_with_retransmissions() {
+    let mut t = T::new();
+    t.associate();
+    let (seid, _teid, _ue) = establish(&mut t, 0xc0);
+    // A retransmitted establishment is answered from the cache.
+    let cached_seq = t.seq;
+    let out = t.send(Pdu::session(
+        cached_seq,
+        0,
+        Message::SessionEstablishmentRequest(establishment(0xc0)),
+    ));
+    assert!(dp(&out).is_empty(), "not executed twice");
+    let Message::SessionEstablishmentResponse(r) = &sends(&out)[0].msg else {
+        panic!()
+    };
+    assert_eq!(r.up_fseid.unwrap().seid, seid);
+    assert_eq!(t.n.stats.duplicates, 1);
+
+    // Modification: update FAR 2 to a new gNB tunnel, remove PDR 3, query URR 1.
+    let s = t.next();
+    let out = t.send(Pdu::session(
+        s,
+        seid,
+        Message::SessionModificationRequest(SessionModificationRequest {
+            remove_pdr: vec![RemovePdr { pdr_id: PdrId(3) }],
+            update_far: vec![UpdateFar {
+                far_id: FarId(2),
+                update_forwarding_parameters: Some(UpdateForwardingParameters {
+                    outer_header_creation: Some(OuterHeaderCreation {
+                        description: OHC_GTPU_V4,
+                        teid: Some(0x88),
+                        ipv4: Some(Ipv4Addr::new(198, 18, 3, 9)),
+                        ..Default::default()
+                    }),
+                    pfcpsm_req_flags: Some(PfcpsmReqFlags(0x02)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            query_urr: vec![QueryUrr { urr_id: UrrId(1) }],
+            ..Default::default()
+        }),
+    ));
+    let cmds = dp(&out);
+    let Command::SessionPut { rules, .. } = &cmds[0] else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(rules.pdrs.len(), 2);
+    let f2 = rules.far(2).unwrap().forwarding.clone().unwrap();
+    assert_eq!(f2.outer_header_creation.unwrap().teid, 0x88);
+    assert!(f2.send_end_marker);
+    let usage = DpUsage {
+        seid,
+        urr_id: 1,
+        seqn: 4,
+        trigger: DpTrig(DpTrig::IMMER),
+        volume: Some(VolumeMeasurement {
+            total_octets: 300,
+            uplink_octets: 100,
+            downlink_octets: 200,
+            total_packets: 3,
+            uplink_packets: 1,
+            downlink_packets: 2,
+        }),
+        ..Default::default()
+    };
+    let out = t.ack_all(&out, vec![usage]);
+    let rsp = sends(&out);
+    let Message::SessionModificationResponse(r) = &rsp[0].msg else {
+        panic!("{rsp:?}")
+    };
+    assert_eq!(r.cause.0, 1);
+    assert_eq!(r.usage_report.len(), 1);
+    assert_eq!(r.usage_report[0].volume_measurement.unwrap().dl, Some(200));
+    assert!(r.usage_report[0].usage_report_trigger.0 & DpTrig::IMMER != 0);
+
+    // Deletion with final usage.
+    let s = t.next();
+    let out = t.send(Pdu::session(
+        s,
+        seid,
+        Message::SessionDeletionRequest(SessionDeletionRequest::default()),
+    ));
+    assert!(matches!(dp(&out)[0], Command::SessionDelete { seid: x, .. } if x == seid));
+    let out = t.ack_all(&out, vec![usage]);
+    let Message::SessionDeletionResponse(r) = &sends(&out)[0].msg else {
+        panic!()
+    };
+    assert_eq!((r.cause.0, r.usage_report.len()), (1, 1));
+    assert_eq!(t.n.session_count(), 0);
+    // Now unknown.
+    let s = t.next();
+    let out = t.send(Pdu::session(
+        s,
+        seid,
+        Message::SessionDeletionRequest(SessionDeletionRequest::default()),
+    ));
+    let p = &sends(&out)[0];
+    let Message::SessionDeletionResponse(r) = &p.msg else {
+        panic!()
+    };
+    assert_eq!(r.cause.0, Cause::SessionContextNotFound as u8);
+    assert_eq!(p.seid, Some(0));
+}
+
+#[test]
+fn causes_for_bad_requests() {
+    let mut t = T::new();
+    t.associate();
+    // Rule creation failure: a PDR naming a FAR that does not exist.
+    let mut e = establishment(1);
+    e.create_pdr[0].far_id = Some(FarId(99));
+    let out = t.send(Pdu::session(20, 0, Message::SessionEstablishmentRequest(e)));
+    let Message::SessionEstablishmentResponse(r) = &sends(&out)[0].msg else {
+        panic!()
+    };
+    assert_eq!(r.cause.0, Cause::RuleCreationModificationFailure as u8);
+    assert_eq!(
+        r.failed_rule_id,
+        Some(FailedRuleId {
+            rule_type: 0,
+            id: 1
+        })
+    );
+    assert!(dp(&out).is_empty());
+    // Conditional IE missing: FORW without Forwarding Parameters.
+    let mut e = establishment(2);
+    e.create_far[0].forwarding_parameters = None;
+    let out = t.send(Pdu::session(21, 0, Message::SessionEstablishmentRequest(e)));
+    let Message::SessionEstablishmentResponse(r) = &sends(&out)[0].msg else {
+        panic!()
+    };
+    assert_eq!(r.cause.0, Cause::ConditionalIeMissing as u8);
+    assert_eq!(r.offending_ie, Some(OffendingIe(4)));
+    // Mandatory IE missing: no Create FAR.
+    let mut e = establishment(3);
+    e.create_far.clear();
+    let out = t.send(Pdu::session(22, 0, Message::SessionEstablishmentRequest(e)));
+    let Message::SessionEstablishmentResponse(r) = &sends(&out)[0].msg else {
+        panic!()
+    };
+    assert_eq!(r.cause.0, Cause::MandatoryIeMissing as u8);
+    assert_eq!(r.offending_ie, Some(OffendingIe(3)));
+    // Mandatory IE incorrect: a 3-byte F-SEID, answered with the offending IE.
+    let mut b = vec![0x21, 50, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 23, 0];
+    put_ie(&mut b, t::NODE_ID, &NodeId::Fqdn("smf.example".into()));
+    b.extend_from_slice(&[0, 57, 0, 3, 2, 0, 0]);
+    let l = (b.len() - 4) as u16;
+    b[2..4].copy_from_slice(&l.to_be_bytes());
+    let mut out = Vec::new();
+    t.n.datagram(0, t.smf, &b, &mut out);
+    let Message::SessionEstablishmentResponse(r) = &sends(&out)[0].msg else {
+        panic!()
+    };
+    assert_eq!(
+        (r.cause.0, r.offending_ie),
+        (Cause::MandatoryIeIncorrect as u8, Some(OffendingIe(57)))
+    );
+    // Another version.
+    let mut v2 = Pdu::node(24, Message::HeartbeatRequest(HeartbeatRequest::default())).to_bytes();
+    v2[0] = 0x40;
+    let mut out = Vec::new();
+    t.n.datagram(0, t.smf, &v2, &mut out);
+    assert_eq!(sends(&out)[0].msg, Message::VersionNotSupportedResponse);
+    assert_eq!(sends(&out)[0].seq, 24);
+    // Garbage is counted and dropped.
+    let mut out = Vec::new();
+    t.n.datagram(0, t.smf, &[1, 2, 3], &mut out);
+    assert!(out.is_empty());
+    assert!(t.n.stats.malformed >= 2);
+    // A rule refused by the dataplane becomes cause 73 too, and the
+    // allocations are given back.
+    let out = t.send(Pdu::session(
+        25,
+        0,
+        Message::SessionEstablishmentRequest(establishment(9)),
+    ));
+    let Command::SessionPut { req, .. } = dp(&out)[0].clone() else {
+        panic!()
+    };
+    let mut o = Vec::new();
+    t.n.dp_event(
+        0,
+        Event::Ack {
+            req,
+            result: Err(CommandError::Rule(upf_rules::RuleError {
+                kind: upf_rules::RuleKind::Far,
+                id: 2,
+                reason: upf_rules::RuleErrorReason::MissingForwardingParameters,
+            })),
+        },
+        &mut o,
+    );
+    let Message::SessionEstablishmentResponse(r) = &sends(&o)[0].msg else {
+        panic!()
+    };
+    assert_eq!(
+        r.failed_rule_id,
+        Some(FailedRuleId {
+            rule_type: 1,
+            id: 2
+        })
+    );
+    assert_eq!(t.n.session_count(), 0);
+    assert_eq!(t.n.pool_usage()[0].1, 0);
+}
+
+#[test]
+fn reports_are_sent_and_retransmitted_until_answered() {
+    let mut t = T::new();
+    t.associate();
+    let (seid, _, _) = establish(&mut t, 0xcafe);
+    let mut out = Vec::new();
+    t.n.dp_event(
+        t.now,
+        Event::Usage(DpUsage {
+            seid,
+            urr_id: 1,
+            trigger: DpTrig(DpTrig::VOLTH),
+            ..Default::default()
+        }),
+        &mut out,
+    );
+    t.n.dp_event(
+        t.now,
+        Event::DownlinkData(upf_rules::report::DownlinkDataReport {
+            seid,
+            pdr_id: 2,
+            qfi: Some(5),
+            ppi: None,
+        }),
+        &mut out,
+    );
+    let s = sends(&out);
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].seid, Some(0xcafe));
+    let Message::SessionReportRequest(r) = &s[0].msg else {
+        panic!()
+    };
+    assert_eq!(r.report_type.0, 0x02);
+    let Message::SessionReportRequest(r) = &s[1].msg else {
+        panic!()
+    };
+    assert_eq!(r.report_type.0, 0x01);
+    assert_eq!(r.downlink_data_report.as_ref().unwrap().pdr_id[0].0, 2);
+    // No answer: retransmitted after T1, at most N1 times.
+    let mut out = Vec::new();
+    t.n.tick(600, &mut out);
+    assert_eq!(
+        sends(&out)
+            .iter()
+            .filter(|p| matches!(p.msg, Message::SessionReportRequest(_)))
+            .count(),
+        2
+    );
+    // The SMF answers the first one.
+    let ans = Pdu::session(
+        s[0].seq,
+        seid,
+        Message::SessionReportResponse(SessionReportResponse {
+            cause: CauseIe(1),
+            ..Default::default()
+        }),
+    );
+    let mut out = Vec::new();
+    t.n.datagram(700, t.smf, &ans.to_bytes(), &mut out);
+    let mut out = Vec::new();
+    t.n.tick(1200, &mut out);
+    let again: Vec<Pdu> = sends(&out)
+        .into_iter()
+        .filter(|p| matches!(p.msg, Message::SessionReportRequest(_)))
+        .collect();
+    assert_eq!(again.len(), 1, "only the unanswered one");
+    assert_eq!(again[0].seq, s[1].seq);
+    assert_eq!(t.n.stats.reports_answered, 1);
+}
+
+#[test]
+fn silent_peer_is_declared_failed_and_purged() {
+    let mut t = T::new();
+    t.associate();
+    let (seid, _, _) = establish(&mut t, 7);
+    let mut all = Vec::new();
+    let mut now = 0;
+    for _ in 0..100 {
+        now += 100;
+        let mut out = Vec::new();
+        t.n.tick(now, &mut out);
+        all.extend(out);
+        if t.n.peers().is_empty() {
+            break;
+        }
+    }
+    let hbs = sends(&all)
+        .into_iter()
+        .filter(|p| matches!(p.msg, Message::HeartbeatRequest(_)))
+        .count();
+    assert_eq!(hbs, 3, "heartbeat_retries attempts");
+    assert!(t.n.peers().is_empty());
+    assert!(dp(&all)
+        .iter()
+        .any(|c| matches!(c, Command::SessionDelete { seid: s, .. } if *s == seid)));
+    assert_eq!(t.n.session_count(), 0);
+}
+
+#[test]
+fn restart_restores_sessions_and_recovery() {
+    let mut t = T::new();
+    t.associate();
+    let (seid, teid, ue) = establish(&mut t, 0x55);
+    // Collect the journal records the node produced.
+    let mut restored = Restored {
+        recovery: Some(t.n.recovery()),
+        ..Default::default()
+    };
+    restored
+        .sessions
+        .insert(seid, t.n.session(seid).unwrap().clone());
+    restored.assocs.insert(
+        "smf.example".into(),
+        pfcp_ctl::journal::AssocRecord {
+            node: "smf.example".into(),
+            addr: t.smf,
+            recovery: 1,
+        },
+    );
+    let recovery = t.n.recovery();
+    let mut n2 = Node::new(cfg(), restored, 4_000_000_000, 0);
+    assert_eq!(
+        n2.recovery(),
+        recovery,
+        "same Recovery Time Stamp after restart"
+    );
+    assert_eq!(n2.session_count(), 1);
+    let mut out = Vec::new();
+    n2.resync(&mut out);
+    let cmds = dp(&out);
+    assert!(matches!(cmds.first(), Some(Command::SyncBegin { .. })));
+    assert!(matches!(cmds.last(), Some(Command::SyncEnd { .. })));
+    assert!(cmds
+        .iter()
+        .any(|c| matches!(c, Command::SessionPut { rules, .. } if rules.seid == seid)));
+    // A new session after the restart gets neither the same TEID nor UE.
+    let mut t2 = T {
+        n: n2,
+        now: 0,
+        smf: t.smf,
+        seq: 500,
+    };
+    let (s2, teid2, ue2) = establish(&mut t2, 0x56);
+    assert_ne!(s2, seid);
+    assert_ne!(teid2, teid);
+    assert_ne!(ue2, ue);
+    // And the old one can still be modified.
+    let out = t2.send(Pdu::session(
+        600,
+        seid,
+        Message::SessionModificationRequest(SessionModificationRequest {
+            query_urr: vec![QueryUrr { urr_id: UrrId(1) }],
+            ..Default::default()
+        }),
+    ));
+    assert!(matches!(dp(&out)[0], Command::SessionQuery { .. }));
+}
