@@ -626,13 +626,14 @@ async fn graceful_termination_notifies_and_removes_everything_of_the_app() {
     .await;
     assert_eq!(r.status, 204);
     // Everything of app1 is gone; its token no longer works.
-    let reg = s.core.read();
-    assert!(!reg.apps.contains_key("app1"));
-    assert_eq!(reg.traffic_of("app1").count(), 0);
-    assert_eq!(reg.dns_of("app1").count(), 0);
-    assert!(reg.services.is_empty());
-    assert!(reg.termsubs.is_empty());
-    drop(reg);
+    {
+        let reg = s.core.read();
+        assert!(!reg.apps.contains_key("app1"));
+        assert_eq!(reg.traffic_of("app1").count(), 0);
+        assert_eq!(reg.dns_of("app1").count(), 0);
+        assert!(reg.services.is_empty());
+        assert!(reg.termsubs.is_empty());
+    }
     assert_problem(
         &call(
             Method::GET,
