@@ -744,3 +744,94 @@ async fn registrations_rules_and_subscriptions_survive_a_restart() {
     assert_eq!(got.headers.get("etag").unwrap(), "\"2\"");
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_registered_on_the_admin_endpoint_get_their_own_resources() {
+    let dir = TempDir::new("admin");
+    let s = mec_services::start(&config(dir.path(), "h1", "bearer", ""), opts())
+        .await
+        .unwrap();
+    let b = format!("http://{}", s.addr);
+    let admin = format!("http://{}/admin/apps", s.admin_addr.unwrap());
+    let rules: Value = serde_json::from_str(DESCRIPTOR).unwrap();
+    // A descriptor with a bad rule registers nothing.
+    let mut bad = rules.clone();
+    bad["appTrafficRule"][0]["priority"] = json!(-1);
+    let r = call(
+        Method::PUT,
+        &format!("{admin}/app3"),
+        None,
+        Some(&json!({"token": "tok3", "descriptor": bad})),
+    )
+    .await;
+    assert_problem(&r, 400);
+    assert!(!s.core.read().apps.contains_key("app3"));
+    let r = call(
+        Method::PUT,
+        &format!("{admin}/app3"),
+        None,
+        Some(&json!({"name": "cache", "token": "tok3", "descriptor": rules})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let r = call(
+        Method::GET,
+        &format!("{b}{AS}/applications/app3/dns_rules"),
+        Some("tok3"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body[0]["dnsRuleId"], "dns1");
+    assert_problem(
+        &call(
+            Method::GET,
+            &format!("{b}{AS}/applications/app3/dns_rules"),
+            Some("tok1"),
+            None,
+        )
+        .await,
+        403,
+    );
+    // Re-registering updates the token and keeps the rules.
+    let r = call(
+        Method::PUT,
+        &format!("{admin}/app3"),
+        None,
+        Some(&json!({"token": "tok3b"})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_problem(
+        &call(
+            Method::GET,
+            &format!("{b}{AS}/applications/app3/dns_rules"),
+            Some("tok3"),
+            None,
+        )
+        .await,
+        401,
+    );
+    let r = call(
+        Method::GET,
+        &format!("{b}{AS}/applications/app3/dns_rules"),
+        Some("tok3b"),
+        None,
+    )
+    .await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
+    let list = call(Method::GET, &admin, None, None).await;
+    let app3 = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["instance_id"] == "app3")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (app3["traffic_rules"].clone(), app3["dns_rules"].clone()),
+        (json!(1), json!(1))
+    );
+    s.shutdown().await;
+}

@@ -14,7 +14,9 @@
 //! 4. app1 deactivates the rule: the flow goes to the data network again;
 //! 5. app1 activates its DNS rule: a UE query for cache.edge.example gets
 //!    the edge answer from the UPF (decoded independently by scapy), while
-//!    a query for another name passes through to the data network.
+//!    a query for another name passes through to the data network;
+//! 6. app1 is terminated: its DNS rule leaves the dataplane and the query
+//!    reaches the resolver.
 
 mod common;
 
@@ -72,6 +74,7 @@ addresses = ["198.18.9.2/24"]
 network_instances = ["mec"]
 [mec]
 listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
 auth = "bearer"
 network_instance = "mec"
 notify_timeout_ms = 500
