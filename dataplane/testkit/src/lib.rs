@@ -74,8 +74,11 @@ impl Lab {
     /// checksum offload off (so captured packets carry real checksums).
     pub fn veth(&self, a_ns: &str, a_dev: &str, b_ns: &str, b_dev: &str) {
         let (a, b) = (self.ns(a_ns), self.ns(b_ns));
-        let tmp_a = format!("t{}a", std::process::id() % 100000);
-        let tmp_b = format!("t{}b", std::process::id() % 100000);
+        // Unique per call, so tests of one process can build pairs at once.
+        static PAIRS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = PAIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
+        let tmp_a = format!("t{}x{k}a", std::process::id() % 100000);
+        let tmp_b = format!("t{}x{k}b", std::process::id() % 100000);
         ip(&[
             "link", "add", &tmp_a, "type", "veth", "peer", "name", &tmp_b,
         ]);
