@@ -218,6 +218,19 @@ pub fn if_mac(name: &str) -> Option<[u8; 6]> {
 impl AfSocket {
     /// Opens a socket on `ifname` with rings of `cfg`.
     pub fn open(ifname: &str, cfg: RingConfig) -> Result<AfSocket, AfPacketError> {
+        Self::open_with_retire(ifname, cfg, 1)
+    }
+
+    /// Like [`AfSocket::open`], with the receive blocks handed to user
+    /// space after at most `retire_ms` even when not full (the kernel's
+    /// `tp_retire_blk_tov`). A receiver that takes packet times from the
+    /// kernel timestamps can use a longer timeout: at low rates each block
+    /// then holds more frames, so the ring buffers longer stalls.
+    pub fn open_with_retire(
+        ifname: &str,
+        cfg: RingConfig,
+        retire_ms: u32,
+    ) -> Result<AfSocket, AfPacketError> {
         let page = 4096u32;
         if !cfg.block_size.is_multiple_of(page) || cfg.block_count == 0 || cfg.frame_size < 256 {
             return Err(AfPacketError::BadRing(
@@ -256,7 +269,7 @@ impl AfSocket {
             tp_block_nr: cfg.block_count,
             tp_frame_size: cfg.frame_size,
             tp_frame_nr: frames,
-            tp_retire_blk_tov: 1,
+            tp_retire_blk_tov: retire_ms.max(1),
             ..Default::default()
         };
         if setopt(fd, SOL_PACKET, PACKET_RX_RING, &rx) != 0 {

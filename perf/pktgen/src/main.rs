@@ -369,9 +369,12 @@ fn cmd_run(a: RunArgs) -> ExitCode {
             block_count: tx_frames.div_ceil(per_block).max(1),
             frame_size: frame,
         },
+        // Many small blocks: at low rates a block is retired (10 ms) long
+        // before it fills, so the block count sets how long the ring
+        // buffers; at high rates the total size does.
         rx_ring: RingConfig {
-            block_size: 1 << 20,
-            block_count: a.rx_ring_mb.max(1),
+            block_size: 1 << 16,
+            block_count: (a.rx_ring_mb.max(1) * 16).min(4096),
             frame_size: frame,
         },
         progress: (!a.quiet && !a.progress.is_zero()).then_some(a.progress),

@@ -184,6 +184,10 @@ pub struct FlowReport {
     pub duplicates: u64,
     /// Reordered.
     pub reordered: u64,
+    /// The first sequence number that went missing (a gap, or the lost
+    /// tail when nothing was skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_missing: Option<u64>,
 }
 
 /// The whole report.

@@ -727,6 +727,9 @@ fn build_report(
                     lost: f.lost(sent),
                     duplicates: f.duplicates,
                     reordered: f.reordered,
+                    first_missing: f
+                        .first_gap
+                        .or((f.lost(sent) > 0).then_some(f.highest_plus_one())),
                 });
             }
         }

@@ -192,9 +192,10 @@ impl Receiver {
             .map(|(_, m)| *m)
     }
 
-    fn sample(&mut self, s: String) {
+    /// Keeps an example; the text is only built while examples are wanted.
+    fn sample(&mut self, s: impl FnOnce() -> String) {
         if self.samples.len() < MAX_SAMPLES {
-            self.samples.push(s);
+            self.samples.push(s());
         }
     }
 
@@ -238,7 +239,7 @@ impl Receiver {
                     None => {
                         self.counts.unknown_teid += 1;
                         let t = g.header.teid;
-                        self.sample(format!("G-PDU with TEID {t:#x}, not in the sessions file"));
+                        self.sample(|| format!("G-PDU with TEID {t:#x}, not in the sessions file"));
                     }
                 }
             }
@@ -257,11 +258,13 @@ impl Receiver {
                             self.counts.unstamped += 1;
                         } else {
                             self.counts.unknown_ue += 1;
-                            self.sample(format!(
-                                "IP packet {} -> {} of no UE in the sessions file",
-                                ip.addrs.src_addr(),
-                                ip.addrs.dst_addr()
-                            ));
+                            self.sample(|| {
+                                format!(
+                                    "IP packet {} -> {} of no UE in the sessions file",
+                                    ip.addrs.src_addr(),
+                                    ip.addrs.dst_addr()
+                                )
+                            });
                         }
                     }
                 }
@@ -296,12 +299,14 @@ impl Receiver {
         let (pos, dir) = split_flow(st.flow);
         if dir != self.setup.dir {
             self.counts.wrong_direction += 1;
-            self.sample(format!(
-                "flow {} ({}) arrived on the {} port",
-                st.flow,
-                dir.name(),
-                self.setup.dir.name()
-            ));
+            let here = self.setup.dir.name();
+            self.sample(|| {
+                format!(
+                    "flow {} ({}) arrived on the {here} port",
+                    st.flow,
+                    dir.name()
+                )
+            });
             return;
         }
         let Some(e) = self.setup.expect.get(pos as usize).copied() else {
@@ -325,11 +330,13 @@ impl Receiver {
         };
         if ue != e.ue {
             self.counts.wrong_ue += 1;
-            self.sample(format!(
-                "session #{pos} {}: UE address {ue}, expected {}",
-                dir.name(),
-                e.ue
-            ));
+            self.sample(|| {
+                format!(
+                    "session #{pos} {}: UE address {ue}, expected {}",
+                    dir.name(),
+                    e.ue
+                )
+            });
         }
         match (self.setup.arrival, tunnel) {
             (Arrival::Plain, None) => {}
@@ -338,33 +345,39 @@ impl Receiver {
                     self.counts.alt_teid += 1;
                 } else if teid != e.teid {
                     self.counts.wrong_teid += 1;
-                    self.sample(format!(
-                        "session #{pos} {}: TEID {teid:#x}, expected {:#x}",
-                        dir.name(),
-                        e.teid
-                    ));
+                    self.sample(|| {
+                        format!(
+                            "session #{pos} {}: TEID {teid:#x}, expected {:#x}",
+                            dir.name(),
+                            e.teid
+                        )
+                    });
                 }
                 if self.setup.check_qfi && psc.map(|p| p.qfi()) != Some(e.qfi) {
                     self.counts.wrong_qfi += 1;
-                    self.sample(format!(
-                        "session #{pos} {}: PDU Session Container {psc:?}, expected QFI {}",
-                        dir.name(),
-                        e.qfi
-                    ));
+                    self.sample(|| {
+                        format!(
+                            "session #{pos} {}: PDU Session Container {psc:?}, expected QFI {}",
+                            dir.name(),
+                            e.qfi
+                        )
+                    });
                 }
             }
             (want, got) => {
                 self.counts.wrong_encapsulation += 1;
-                self.sample(format!(
-                    "session #{pos} {}: arrived {}, expected {}",
-                    dir.name(),
-                    if got.is_some() { "in GTP-U" } else { "plain" },
-                    if want == Arrival::Gtpu {
-                        "GTP-U"
-                    } else {
-                        "plain IP"
-                    }
-                ));
+                self.sample(|| {
+                    format!(
+                        "session #{pos} {}: arrived {}, expected {}",
+                        dir.name(),
+                        if got.is_some() { "in GTP-U" } else { "plain" },
+                        if want == Arrival::Gtpu {
+                            "GTP-U"
+                        } else {
+                            "plain IP"
+                        }
+                    )
+                });
             }
         }
     }

@@ -41,6 +41,9 @@ pub struct SeqTracker {
     pub reordered: u64,
     /// Packets too old to check.
     pub beyond_window: u64,
+    /// The first number skipped by a gap (a loss, or a reordering that
+    /// filled it later), for diagnosis.
+    pub first_gap: Option<u64>,
     bits: [u64; WORDS],
 }
 
@@ -69,6 +72,9 @@ impl SeqTracker {
         self.received += 1;
         if seq >= self.next {
             let gap = seq - self.next;
+            if gap > 0 && self.first_gap.is_none() {
+                self.first_gap = Some(self.next);
+            }
             // Forget the window positions the new highest takes over.
             if gap >= WINDOW {
                 self.bits = [0; WORDS];
@@ -142,6 +148,7 @@ mod tests {
         assert_eq!(t.lost(10), 5, "2, 3, 6, 7, 8 and the tail... 10 sent");
         assert_eq!(t.gaps(), 5, "2, 3, 6, 7, 8");
         assert_eq!(t.lost(12), 7, "plus the lost tail 10, 11");
+        assert_eq!(t.first_gap, Some(2));
         assert_eq!(t.reordered + t.duplicates, 0);
     }
 

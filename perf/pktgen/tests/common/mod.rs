@@ -101,7 +101,7 @@ pub fn f(v: &Value) -> f64 {
 }
 
 /// The report of direction `d` (`ul`, `dl`).
-pub fn dir<'a>(r: &'a Value, d: &str) -> &'a Value {
+pub fn direction<'a>(r: &'a Value, d: &str) -> &'a Value {
     r["directions"]
         .as_array()
         .unwrap()
