@@ -75,6 +75,9 @@ pub fn realtime_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// Pause after the kernel pushed back on a flush.
+const BACKOFF_US: u64 = 20;
+
 /// A paced sender wakes up about this often (and sends what is due).
 const QUANTUM_NS: u64 = 50_000;
 
@@ -174,7 +177,12 @@ pub fn run<T: TxPort>(
         pacer.sent(k);
         match port.flush() {
             Ok(Flushed::All) => {}
-            Ok(Flushed::Backpressure) => r.backpressure += 1,
+            Ok(Flushed::Backpressure) => {
+                // The kernel or device is full: give it a moment instead
+                // of retrying (each retry costs the kernel a frame copy).
+                r.backpressure += 1;
+                std::thread::sleep(Duration::from_micros(BACKOFF_US));
+            }
             Err(e) => {
                 r.error.get_or_insert(e.to_string());
                 break;
