@@ -145,6 +145,8 @@ ipv4 = "198.19.0.0/16"
                 "2000",
                 "--hold",
                 "14s",
+                "--urr-period",
+                "3",
             ])
             .args([
                 "--churn",
@@ -297,7 +299,8 @@ ipv4 = "198.19.0.0/16"
     );
     assert!(errors.contains("expected 0x101"), "{errors}");
 
-    // smfsim finished cleanly and the UPF's final usage reports count
+    // smfsim finished cleanly; the UPF's periodic usage reports (Session
+    // Report Requests, every 3 s) and the final ones of the deletions count
     // exactly the uplink packets pktgen sent (plus one warm-up each).
     let st = smf.wait(Duration::from_secs(40));
     let j: Value = serde_json::from_str(&std::fs::read_to_string(&smf_json).unwrap()).unwrap();
@@ -309,7 +312,11 @@ ipv4 = "198.19.0.0/16"
     let ul = direction(&r, "ul");
     let ul_sent = u(&ul["tx"]["packets"]);
     let ul_warm = u(&ul["tx"]["warmup_packets"]);
-    let counted = u(&j["usage_final"]["ul_packets"]);
+    let reports = u(&j["node"]["session_reports"]);
+    assert!(reports >= 64 * 3, "session reports: {reports}");
+    assert_eq!(u(&j["node"]["unknown_session_reports"]), 0);
+    assert!(u(&j["usage_periodic"]["ul_packets"]) > 0, "{:#}", j["usage_periodic"]);
+    let counted = u(&j["usage_periodic"]["ul_packets"]) + u(&j["usage_final"]["ul_packets"]);
     assert!(
         (ul_sent..=ul_sent + ul_warm).contains(&counted),
         "UPF counted {counted} uplink packets, pktgen sent {ul_sent} (+{ul_warm} warm-up)"
