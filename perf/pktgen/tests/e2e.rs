@@ -315,7 +315,11 @@ ipv4 = "198.19.0.0/16"
     let reports = u(&j["node"]["session_reports"]);
     assert!(reports >= 64 * 3, "session reports: {reports}");
     assert_eq!(u(&j["node"]["unknown_session_reports"]), 0);
-    assert!(u(&j["usage_periodic"]["ul_packets"]) > 0, "{:#}", j["usage_periodic"]);
+    assert!(
+        u(&j["usage_periodic"]["ul_packets"]) > 0,
+        "{:#}",
+        j["usage_periodic"]
+    );
     let counted = u(&j["usage_periodic"]["ul_packets"]) + u(&j["usage_final"]["ul_packets"]);
     assert!(
         (ul_sent..=ul_sent + ul_warm).contains(&counted),
