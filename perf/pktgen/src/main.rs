@@ -135,6 +135,13 @@ struct RunArgs {
     /// Our IPv4 address on N6 (ARP; default: --dn-ip).
     #[arg(long)]
     n6_ip: Option<Ipv4Addr>,
+    /// Our IPv6 address on N3 (neighbour discovery; default: the gNB
+    /// address if it is IPv6).
+    #[arg(long)]
+    n3_ip6: Option<Ipv6Addr>,
+    /// Our IPv6 address on N6 (neighbour discovery; default: --dn-ip6).
+    #[arg(long)]
+    n6_ip6: Option<Ipv6Addr>,
     /// The UPF's N3 MAC (default: resolved by ARP for the file's N3 address).
     #[arg(long, value_parser = parse_mac_arg)]
     n3_peer_mac: Option<Mac>,
@@ -343,6 +350,11 @@ fn cmd_run(a: RunArgs) -> ExitCode {
             IpAddr::V6(_) => None,
         }),
         n6_ip: a.n6_ip.or(Some(a.t.dn_ip)),
+        n3_ip6: a.n3_ip6.or(match l.ep.gnb_ip {
+            IpAddr::V6(v) => Some(v),
+            IpAddr::V4(_) => None,
+        }),
+        n6_ip6: a.n6_ip6.or(Some(a.t.dn_ip6)),
         file: l.file,
         n3: a.n3,
         n6: a.n6,

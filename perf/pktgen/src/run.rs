@@ -112,6 +112,10 @@ pub struct RunConfig {
     pub n3_ip: Option<Ipv4Addr>,
     /// Our address on N6 (ARP).
     pub n6_ip: Option<Ipv4Addr>,
+    /// Our IPv6 address on N3 (neighbour discovery).
+    pub n3_ip6: Option<std::net::Ipv6Addr>,
+    /// Our IPv6 address on N6 (neighbour discovery).
+    pub n6_ip6: Option<std::net::Ipv6Addr>,
     /// CPUs for the senders (uplink, downlink).
     pub tx_cpus: Vec<usize>,
     /// CPUs for the receivers (N3, N6).
@@ -418,6 +422,7 @@ pub fn run(cfg: RunConfig, stop: Arc<AtomicBool>) -> Result<Report, RunError> {
             run: cfg.run,
             mac: [0; 6],
             ipv4: own,
+            ipv6: if i == N3 { cfg.n3_ip6 } else { cfg.n6_ip6 },
             check_qfi: cfg.check_qfi,
             expect: expectations(&cfg, dir),
         };

@@ -5,7 +5,7 @@
 //! everything else by kind.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -13,7 +13,9 @@ use upf_wire::arp::{self, ArpRepr};
 use upf_wire::ethernet::{mac_to_string, EthernetRepr, Mac, ETHERTYPE_ARP};
 use upf_wire::fast::{parse_frame, parse_ip, FrameKind, IpInfo};
 use upf_wire::gtpu::{self, PduSessionInfo};
-use upf_wire::ipv4::{Ipv4Repr, PROTO_UDP};
+use upf_wire::icmp::{self, NdRepr};
+use upf_wire::ipv4::{Ipv4Repr, PROTO_ICMPV6, PROTO_UDP};
+use upf_wire::ipv6::Ipv6Repr;
 use upf_wire::udp::{self, UdpRepr, GTPU_PORT};
 
 use crate::packet::{split_flow, Dir};
@@ -57,6 +59,8 @@ pub struct RxSetup {
     pub mac: Mac,
     /// Our IPv4 address on this port (ARP replies, GTP-U echo).
     pub ipv4: Option<Ipv4Addr>,
+    /// Our IPv6 address on this port (neighbour advertisements).
+    pub ipv6: Option<Ipv6Addr>,
     /// Check the QFI of GTP-U arrivals (downlink from a UPF).
     pub check_qfi: bool,
     /// By session position.
@@ -102,6 +106,8 @@ pub struct RxCounts {
     pub arp: u64,
     /// ARP requests for our address that we answered.
     pub arp_answered: u64,
+    /// Neighbour solicitations for our IPv6 address that we answered.
+    pub nd_answered: u64,
     /// GTP-U signalling (echo, error indication, end marker).
     pub gtpu_signalling: u64,
     /// Echo Requests answered.
@@ -252,8 +258,9 @@ impl Receiver {
                             Dir::Ul => ip.addrs.src_addr(),
                             Dir::Dl => ip.addrs.dst_addr(),
                         };
-                        if ip.protocol == upf_wire::ipv4::PROTO_ICMPV6 {
+                        if ip.protocol == PROTO_ICMPV6 {
                             self.counts.other += 1;
+                            self.neighbour_solicitation(&f.eth, pkt, &ip);
                         } else if self.ues.contains(&ue) {
                             self.counts.unstamped += 1;
                         } else {
@@ -415,6 +422,61 @@ impl Receiver {
         }
     }
 
+    /// Answers a neighbour solicitation for our IPv6 address.
+    fn neighbour_solicitation(&mut self, eth: &EthernetRepr, pkt: &[u8], ip: &IpInfo) {
+        let Some(me) = self.setup.ipv6 else { return };
+        let (IpAddr::V6(src), IpAddr::V6(dst)) = (ip.addrs.src_addr(), ip.addrs.dst_addr()) else {
+            return;
+        };
+        let Some(msg) = pkt.get(ip.l4_offset..ip.total_len) else {
+            return;
+        };
+        let Ok(ns) = NdRepr::parse(msg, &src, &dst) else {
+            return;
+        };
+        if ns.kind != icmp::V6_NEIGHBOR_SOLICIT || ns.target != me {
+            return;
+        }
+        // To the solicitor, or to all nodes for duplicate address detection.
+        let to = if src.is_unspecified() {
+            Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1)
+        } else {
+            src
+        };
+        let mut f = vec![0u8; 14 + 40 + icmp::ND_LEN];
+        let ok = EthernetRepr {
+            dst: ns.lla.unwrap_or(eth.src),
+            src: self.setup.mac,
+            vlan: None,
+            ethertype: upf_wire::ethernet::ETHERTYPE_IPV6,
+        }
+        .emit(&mut f)
+        .is_ok()
+            && Ipv6Repr {
+                src: me,
+                dst: to,
+                next_header: PROTO_ICMPV6,
+                hop_limit: 255,
+                traffic_class: 0,
+                flow_label: 0,
+                payload_len: icmp::ND_LEN,
+            }
+            .emit(&mut f[14..])
+            .is_ok()
+            && NdRepr {
+                kind: icmp::V6_NEIGHBOR_ADVERT,
+                target: me,
+                lla: Some(self.setup.mac),
+                flags: NdRepr::SOLICITED | NdRepr::OVERRIDE,
+            }
+            .emit(&mut f[54..], &me, &to)
+            .is_ok();
+        if ok {
+            self.push_reply(f);
+            self.counts.nd_answered += 1;
+        }
+    }
+
     fn push_reply(&mut self, f: Vec<u8>) {
         if self.replies.len() < MAX_REPLIES {
             self.replies.push(f);
@@ -556,6 +618,7 @@ mod tests {
             run: RUN,
             mac: [2, 0, 0, 0, 0, 9],
             ipv4: Some(Ipv4Addr::new(198, 18, 3, 1)),
+            ipv6: Some("2001:db8:3::1".parse().unwrap()),
             check_qfi: true,
             expect: vec![e],
         }
@@ -755,5 +818,60 @@ mod tests {
             Ipv4Addr::new(198, 18, 3, 2)
         ));
         assert_eq!((r.counts.arp_answered, r.counts.echo_answered), (1, 1));
+        // A neighbour solicitation for our IPv6 address, as the UPF sends it.
+        let me: Ipv6Addr = "2001:db8:3::1".parse().unwrap();
+        let upf: Ipv6Addr = "2001:db8:3::2".parse().unwrap();
+        let snm = icmp::solicited_node(&me);
+        let mut ns = vec![0u8; 14 + 40 + icmp::ND_LEN];
+        EthernetRepr {
+            dst: upf_wire::ethernet::ipv6_multicast_mac(&snm),
+            src: [2, 0, 0, 0, 0, 1],
+            vlan: None,
+            ethertype: 0x86dd,
+        }
+        .emit(&mut ns)
+        .unwrap();
+        Ipv6Repr {
+            src: upf,
+            dst: snm,
+            next_header: PROTO_ICMPV6,
+            hop_limit: 255,
+            traffic_class: 0,
+            flow_label: 0,
+            payload_len: icmp::ND_LEN,
+        }
+        .emit(&mut ns[14..])
+        .unwrap();
+        NdRepr {
+            kind: icmp::V6_NEIGHBOR_SOLICIT,
+            target: me,
+            lla: Some([2, 0, 0, 0, 0, 1]),
+            flags: 0,
+        }
+        .emit(&mut ns[54..], &upf, &snm)
+        .unwrap();
+        r.on_frame(&ns, 0);
+        let rep = r.take_replies();
+        assert_eq!(rep.len(), 1);
+        assert_eq!(&rep[0][0..6], &[2, 0, 0, 0, 0, 1]);
+        let na = NdRepr::parse(&rep[0][54..], &me, &upf).unwrap();
+        assert_eq!(
+            (na.kind, na.target, na.lla),
+            (icmp::V6_NEIGHBOR_ADVERT, me, Some([2, 0, 0, 0, 0, 9]))
+        );
+        assert_eq!(na.flags & NdRepr::SOLICITED, NdRepr::SOLICITED);
+        // For another target: silence.
+        let mut other = ns.clone();
+        NdRepr {
+            kind: icmp::V6_NEIGHBOR_SOLICIT,
+            target: upf,
+            lla: None,
+            flags: 0,
+        }
+        .emit(&mut other[54..], &upf, &snm)
+        .unwrap();
+        r.on_frame(&other, 0);
+        assert!(r.take_replies().is_empty());
+        assert_eq!(r.counts.nd_answered, 1);
     }
 }

@@ -71,6 +71,7 @@ heartbeat_interval = "1s"
 [[ue_pools]]
 network_instance = "internet"
 ipv4 = "{pool}"
+ipv6 = "2001:db8:1900::/48"
 "#,
             d = dir.display()
         );
@@ -258,6 +259,53 @@ fn sessions_stay_when_asked_and_refusals_are_counted() {
     // The accepted sessions are still in pfcp-ctl.
     let st = upf.admin("status").unwrap();
     assert_eq!(u(&st["sessions"]), ok, "{st}");
+}
+
+#[test]
+fn given_ipv4_and_chosen_ipv6_addresses() {
+    let upf = Upf::start("dual", 4, "198.19.0.0/16", 100_000);
+    let sessions = upf.dir.join("sessions.json");
+    let (rc, r) = smfsim(
+        &upf,
+        40,
+        &[
+            "-n",
+            "10",
+            "--ue-ipv4",
+            "198.19.5.0",
+            "--ue-ipv6",
+            "choose",
+            "-o",
+            sessions.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(rc, 0, "{r:#}");
+    let f = SessionsFile::load(&sessions).unwrap();
+    assert_eq!(f.sessions.len(), 10);
+    let mut prefixes = std::collections::HashSet::new();
+    for s in &f.sessions {
+        assert_eq!(
+            s.ue_ipv4,
+            Some(Ipv4Addr::new(198, 19, 5, s.index as u8)),
+            "{s:?}"
+        );
+        let v6 = s.ue_ipv6.unwrap_or_else(|| panic!("no IPv6 prefix: {s:?}"));
+        assert_eq!(
+            v6.segments()[..3],
+            [0x2001, 0x0db8, 0x1900],
+            "from the pool: {v6}"
+        );
+        assert_eq!(
+            u128::from(v6) & 0xffff_ffff_ffff_ffff,
+            1,
+            "interface ID 1: {v6}"
+        );
+        assert!(
+            prefixes.insert(u128::from(v6) >> 64),
+            "one prefix per session"
+        );
+        assert_eq!(s.ue_ipv6_prefix_len, Some(64));
+    }
 }
 
 #[test]
