@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
     *) echo "install.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-bins=(upf-dataplane pfcp-ctl mec-services upfctl upf-pktgen upf-smfsim)
+bins=(upf-dataplane pfcp-ctl mec-services upfctl pktgen smfsim)
 if [ "$build" = 1 ]; then
   (cd "$root" && cargo build --release --locked --bins)
 fi
