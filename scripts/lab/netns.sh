@@ -35,7 +35,17 @@ lab_link() {
   done
 }
 
+# lab_down: ends every process still running in a lab namespace (TERM, then
+# KILL), then deletes the namespaces.
 lab_down() {
+  local n pids sig
+  for sig in TERM KILL; do
+    for n in "${LAB_NS[@]}"; do
+      pids=$(ip netns pids "$(lab_ns "$n")" 2>/dev/null || true)
+      [ -z "$pids" ] || kill "-$sig" $pids 2>/dev/null || true
+    done
+    [ $sig = KILL ] || sleep 0.5
+  done
   for n in "${LAB_NS[@]}"; do
     ip netns del "$(lab_ns "$n")" 2>/dev/null || true
   done
