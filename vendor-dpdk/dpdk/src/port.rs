@@ -601,8 +601,18 @@ impl RxQueue {
     /// written straight into the vector); returns how many arrived.
     #[inline]
     pub fn rx_burst<const N: usize>(&mut self, out: &mut ArrayVec<Mbuf, N>) -> usize {
+        self.rx_burst_max(out, N)
+    }
+
+    /// As [`RxQueue::rx_burst`], receiving at most `max` mbufs.
+    #[inline]
+    pub fn rx_burst_max<const N: usize>(
+        &mut self,
+        out: &mut ArrayVec<Mbuf, N>,
+        max: usize,
+    ) -> usize {
         let len = out.len();
-        let room = (N - len).min(usize::from(u16::MAX)) as u16;
+        let room = (N - len).min(max).min(usize::from(u16::MAX)) as u16;
         if room == 0 {
             return 0;
         }
@@ -667,13 +677,16 @@ impl TxQueue {
 }
 
 /// Two ports joined back to back by rings in this process (the `net_ring`
-/// driver's `rte_eth_from_rings`): what one sends on its queue `q`, the
-/// other receives on its queue `q`. Each of the `queues` ring pairs holds
+/// driver's `rte_eth_from_rings`, ports named `net_ring_<name>`): what A
+/// sends on its queue `q`, B receives on its queue `q`, and back. A has
+/// `a_to_b` transmit queues (B as many receive queues) and `b_to_a`
+/// receive queues (B as many transmit queues); each ring holds
 /// `ring_size` mbufs. The rings live as long as the process.
 pub fn ring_pair(
     name_a: &str,
     name_b: &str,
-    queues: u16,
+    a_to_b: u16,
+    b_to_a: u16,
     ring_size: u32,
 ) -> Result<(u16, u16), DpdkError> {
     if Eal::get().is_none() {
@@ -681,8 +694,8 @@ pub fn ring_pair(
     }
     let mut ab = Vec::new();
     let mut ba = Vec::new();
-    for q in 0..queues {
-        for (dir, v) in [("ab", &mut ab), ("ba", &mut ba)] {
+    for (dir, count, v) in [("ab", a_to_b, &mut ab), ("ba", b_to_a, &mut ba)] {
+        for q in 0..count {
             let rn = format!("{name_a}{dir}{q}");
             let c = CString::new(rn.as_str()).map_err(|_| DpdkError::BadArgument(rn.clone()))?;
             // SAFETY: valid name; single producer (one TX queue owner) and

@@ -176,7 +176,7 @@ fn pool_exhaustion_and_bulk_free() {
 #[test]
 fn ring_pair_carries_frames_both_ways_per_queue() {
     let p = pool("pair", 4095);
-    let (a, b) = ring_pair("rpa", "rpb", 2, 64).expect("ring pair");
+    let (a, b) = ring_pair("rpa", "rpb", 2, 2, 64).expect("ring pair");
     let cfg = PortConfig {
         rx_queues: 2,
         tx_queues: 2,
@@ -234,7 +234,7 @@ fn ring_pair_carries_frames_both_ways_per_queue() {
 #[test]
 fn too_many_queues_is_a_typed_error() {
     let p = pool("limits", 1023);
-    let (a, _b) = ring_pair("lim_a", "lim_b", 1, 64).unwrap();
+    let (a, _b) = ring_pair("lim_a", "lim_b", 1, 1, 64).unwrap();
     let cfg = PortConfig {
         rx_queues: 1,
         tx_queues: 1,
