@@ -3,7 +3,7 @@
 # a noisy machine, unlike wall time).
 #
 #   perf/callgrind.sh [--sessions N] [--direction ul|dl] [--dist D] [--null-engine]
-#                     [--packets P] [--annotate]
+#                     [--packets P] [--backend mem|dpdk] [--annotate]
 #
 # Runs `upf-bench` under `valgrind --tool=callgrind`, collecting only inside
 # `measured_loop` (the worker loop: refill/receive, engine, transmit), twice:
@@ -23,6 +23,7 @@ while [ $# -gt 0 ]; do
     --dist) dist=$2; shift 2 ;;
     --packets) packets=$2; shift 2 ;;
     --null-engine) extra+=(--null-engine); shift ;;
+    --backend) extra+=(--backend "$2"); shift 2 ;;
     --annotate) annotate=1; shift ;;
     --json) json=1; shift ;;
     *) echo "callgrind.sh: unknown argument $1" >&2; exit 2 ;;

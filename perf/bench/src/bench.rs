@@ -120,7 +120,8 @@ pub struct BenchResult {
     pub usage_reports: u64,
 }
 
-fn dist_name(d: Dist) -> String {
+/// The name of a distribution in reports.
+pub fn dist_name(d: Dist) -> String {
     match d {
         Dist::Uniform => "uniform".into(),
         Dist::RoundRobin => "rr".into(),

@@ -9,7 +9,9 @@
 //! - [`run`]: installing a fixture into a worker, and the measured loop
 //!   (the daemon's worker loop without its control ring);
 //! - [`bench`]: one complete measurement, as the `upf-bench` binary and
-//!   other harnesses run it.
+//!   other harnesses run it;
+//! - `dpdk` (when the build found DPDK): the same measurement with the
+//!   worker on DPDK `net_ring` ports (`upf-bench --backend dpdk`).
 //!
 //! Used by the `upf-bench` binary, the criterion benches of `upf-engine`,
 //! `perf/callgrind.sh`, and backends other than the in-memory one (which
@@ -23,6 +25,8 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+#[cfg(have_dpdk)]
+pub mod dpdk;
 pub mod fixtures;
 pub mod replay;
 pub mod run;

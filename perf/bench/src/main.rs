@@ -15,7 +15,7 @@ use upf_bench::{Direction, Dist, Engine, FixtureConfig, TrafficConfig};
 #[derive(Parser, Debug)]
 #[command(
     version,
-    about = "Benchmark one upf-engine worker on the in-memory path"
+    about = "Benchmark one upf-engine worker on the in-memory path or DPDK net_ring ports"
 )]
 struct Args {
     /// Sessions to install (4 PDRs with 2 SDF filters each, URR and QER on).
@@ -60,6 +60,28 @@ struct Args {
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Backend of the worker's ports: mem (in-memory replay) or dpdk
+    /// (net_ring pairs; needs a build with DPDK and root).
+    #[arg(long, default_value = "mem")]
+    backend: String,
+    /// EAL arguments for --backend dpdk (one string, split at spaces;
+    /// default: --no-huge -m 1024 --no-pci --no-shconf -l 0 ...).
+    #[arg(long)]
+    eal_args: Option<String>,
+}
+
+#[cfg(have_dpdk)]
+fn bench_dpdk(cfg: &BenchConfig, eal: Option<&str>) -> Result<upf_bench::BenchResult, String> {
+    let args = match eal {
+        Some(s) => s.split_whitespace().map(String::from).collect(),
+        None => upf_bench::dpdk::default_eal_args(),
+    };
+    upf_bench::dpdk::bench(cfg, &args).map_err(|e| e.to_string())
+}
+
+#[cfg(not(have_dpdk))]
+fn bench_dpdk(_cfg: &BenchConfig, _eal: Option<&str>) -> Result<upf_bench::BenchResult, String> {
+    Err("--backend dpdk: this build has no DPDK (apt-get install libdpdk-dev dpdk, rebuild)".into())
 }
 
 fn main() -> ExitCode {
@@ -111,7 +133,15 @@ fn main() -> ExitCode {
         buffers: a.buffers,
         repeat: a.repeat,
     };
-    let r = match bench(&cfg) {
+    let r = match a.backend.as_str() {
+        "mem" => bench(&cfg).map_err(|e| e.to_string()),
+        "dpdk" => bench_dpdk(&cfg, a.eal_args.as_deref()),
+        b => {
+            eprintln!("upf-bench: --backend must be mem or dpdk, not {b:?}");
+            return ExitCode::from(2);
+        }
+    };
+    let r = match r {
         Ok(r) => r,
         Err(e) => {
             eprintln!("upf-bench: {e}");
