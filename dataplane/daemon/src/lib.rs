@@ -7,6 +7,9 @@
 //! - [`control`]: the control thread (commands from pfcp-ctl and
 //!   mec-services, compilation, placement, reports, path management);
 //! - [`admin`]: the admin socket used by `upfctl`;
+//! - `dpdk` (in builds with DPDK): the EAL, ports, queues and mempools of
+//!   `backend = "dpdk"` from the configuration; [`metrics`]: the device-level
+//!   port samples (link, device and queue counters, xstats);
 //! - [`Dataplane::start`] wires them together from a [`upf_config::Config`].
 //!
 //! What it must not do: parse packets (upf-engine does), speak PFCP or HTTP
