@@ -20,6 +20,10 @@ use upf_testkit::Lab;
 use upf_wire::gtpu::{Header, PduSessionInfo};
 use upf_wire::{ipv4, udp};
 
+/// The tests of this binary run one after the other: starting processes
+/// (`ip`) while another thread is inside `rte_eal_init` can fail.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 const GNB: Ipv4Addr = Ipv4Addr::new(198, 18, 3, 1);
 const UPF_N3: Ipv4Addr = Ipv4Addr::new(198, 18, 3, 2);
 const DN: Ipv4Addr = Ipv4Addr::new(198, 18, 6, 1);
@@ -200,6 +204,7 @@ fn gtp(teid: u32, qfi: u8, inner: &[u8]) -> Vec<u8> {
 
 #[test]
 fn uplink_and_downlink_through_namespaces_over_dpdk_af_packet() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let Some(mut lab) = Lab::new("dpdk") else {
         return;
     };
@@ -349,5 +354,52 @@ fn uplink_and_downlink_through_namespaces_over_dpdk_af_packet() {
     assert!(handed >= 1, "session B's uplink went through its redirect");
     drop(client);
     dp.shutdown();
+    let _ = std::fs::remove_dir_all(&run_dir);
+}
+
+#[test]
+fn start_errors_name_the_configuration_key() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !upf_testkit::is_root() {
+        eprintln!("skipping: the EAL needs root here");
+        return;
+    }
+    let run_dir = format!("/tmp/upf-dpdkerr-{}", std::process::id());
+    // Same EAL arguments as the other test of this process (one EAL).
+    // Only vdevs of this test (the other test owns net_af_packet0/1).
+    let mut cfg = config(&run_dir, 2);
+    cfg.dataplane.interfaces[0].device = "net_null3".into();
+    cfg.dataplane.interfaces[1].device = "net_nosuchdriver9".into();
+    let e = Dataplane::start(&cfg)
+        .err()
+        .expect("unknown driver refused");
+    let s = e.to_string();
+    assert!(s.starts_with("dataplane.interfaces[1].device: "), "{s}");
+    assert!(s.contains("net_nosuchdriver9"), "{s}");
+
+    let mut cfg = config(&run_dir, 2);
+    cfg.dataplane.interfaces[1].device = "net_null5".into();
+    cfg.dataplane.dpdk.mempool_size = 1024;
+    cfg.dataplane.interfaces[0].device = "net_null4".into();
+    let e = Dataplane::start(&cfg)
+        .err()
+        .expect("too small a pool refused");
+    assert!(
+        e.to_string()
+            .starts_with("dataplane.dpdk.mempool_size: 1024 mbufs per worker"),
+        "{e}"
+    );
+
+    let mut cfg = config(&run_dir, 2);
+    cfg.dataplane.interfaces[0].device = "net_null6".into();
+    cfg.dataplane.interfaces[1].device = "net_null7".into();
+    cfg.dataplane.dpdk.eal_args = vec!["--no-huge".into()];
+    let e = Dataplane::start(&cfg).err().expect("second EAL refused");
+    assert!(
+        e.to_string()
+            .starts_with("dataplane.dpdk.eal_args: the EAL was already initialised"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir(format!("/var/run/dpdk/upf-ns{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&run_dir);
 }
