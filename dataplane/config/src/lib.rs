@@ -248,7 +248,7 @@ impl Default for AfPacketConfig {
 pub struct DpdkConfig {
     /// EAL arguments.
     pub eal_args: Vec<String>,
-    /// Mbufs per pool.
+    /// Mbufs per pool (one pool per worker).
     pub mempool_size: u32,
     /// Per-core mbuf cache.
     pub mempool_cache: u32,
@@ -256,6 +256,10 @@ pub struct DpdkConfig {
     pub rx_descriptors: u16,
     /// TX descriptors per queue.
     pub tx_descriptors: u16,
+    /// Receive queues each worker polls on every port (capped by the device).
+    pub rx_queues_per_worker: u16,
+    /// Workers spin when idle instead of sleeping (isolated cores).
+    pub busy_poll: bool,
 }
 
 impl Default for DpdkConfig {
@@ -266,6 +270,8 @@ impl Default for DpdkConfig {
             mempool_cache: 256,
             rx_descriptors: 1024,
             tx_descriptors: 1024,
+            rx_queues_per_worker: 1,
+            busy_poll: false,
         }
     }
 }

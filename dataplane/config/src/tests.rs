@@ -184,3 +184,29 @@ fn every_key_is_documented() {
     }
     assert!(missing.is_empty(), "undocumented keys: {missing:?}");
 }
+
+#[test]
+fn dpdk_section_is_checked_per_key() {
+    let text = GOOD.replace(
+        "[dataplane]\nworkers = 2",
+        "[dataplane]\nworkers = 2\nbackend = \"dpdk\"\n[dataplane.dpdk]\n\
+         eal_args = [\"-l\", \"0\"]\nmempool_size = 2047\nmempool_cache = 1500\n\
+         rx_descriptors = 100\nrx_queues_per_worker = 0",
+    );
+    let p = problems(&text);
+    for key in [
+        "dataplane.dpdk.mempool_cache: must be at most 512",
+        "dataplane.dpdk.rx_descriptors: must be a power of two",
+        "dataplane.dpdk.rx_queues_per_worker: must be 1..=16, got 0",
+    ] {
+        assert!(p.iter().any(|l| l.contains(key)), "{key} not in {p:?}");
+    }
+    let ok = GOOD.replace(
+        "[dataplane]\nworkers = 2",
+        "[dataplane]\nworkers = 2\nbackend = \"dpdk\"\n[dataplane.dpdk]\n\
+         eal_args = [\"-l\", \"0\"]\nbusy_poll = true\nrx_queues_per_worker = 2",
+    );
+    let c = Config::from_str_named(&ok, "x").unwrap();
+    assert!(c.dataplane.dpdk.busy_poll);
+    assert_eq!(c.dataplane.dpdk.rx_queues_per_worker, 2);
+}

@@ -136,6 +136,24 @@ pub(crate) fn validate(c: &Config) -> Vec<Problem> {
         if d.dpdk.mempool_size < 1024 {
             o.err("dataplane.dpdk.mempool_size", "must be at least 1024");
         }
+        // DPDK: cache <= RTE_MEMPOOL_CACHE_MAX_SIZE and 1.5 x cache <= size.
+        if d.dpdk.mempool_cache > 512
+            || u64::from(d.dpdk.mempool_cache) * 3 / 2 > u64::from(d.dpdk.mempool_size)
+        {
+            o.err(
+                "dataplane.dpdk.mempool_cache",
+                format!(
+                    "must be at most 512 and at most mempool_size / 1.5, got {}",
+                    d.dpdk.mempool_cache
+                ),
+            );
+        }
+        if !(1..=16).contains(&d.dpdk.rx_queues_per_worker) {
+            o.err(
+                "dataplane.dpdk.rx_queues_per_worker",
+                format!("must be 1..=16, got {}", d.dpdk.rx_queues_per_worker),
+            );
+        }
         for (f, v) in [
             ("rx_descriptors", d.dpdk.rx_descriptors),
             ("tx_descriptors", d.dpdk.tx_descriptors),

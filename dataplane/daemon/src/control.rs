@@ -15,7 +15,7 @@ use upf_ctrl::DataplaneEnd;
 use upf_engine::{
     compile, DnsTable, LookupKey, PfdTable, SteeringTable, Topology, WorkerEvent, WorkerUpdate,
 };
-use upf_io::mem::MemBuf;
+use upf_io::PacketBuf;
 use upf_rules::placement;
 use upf_rules::report::UsageReport;
 use upf_rules::steer::{DnsRule, SteeringRule};
@@ -100,10 +100,10 @@ struct Peer {
 }
 
 /// The control thread's state.
-pub struct Control {
+pub struct Control<B: PacketBuf> {
     topo: Topology,
     end: DataplaneEnd,
-    upd: Vec<Producer<WorkerUpdate<MemBuf>>>,
+    upd: Vec<Producer<WorkerUpdate<B>>>,
     evt: Vec<Consumer<WorkerEvent>>,
     clock: Clock,
     stats: Arc<Mutex<ControlStats>>,
@@ -127,20 +127,20 @@ pub struct Control {
 
 const BACKLOG_MAX: usize = 1 << 20;
 
-impl Control {
+impl<B: PacketBuf> Control<B> {
     /// Creates the control state.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         cfg: &Config,
         topo: Topology,
         end: DataplaneEnd,
-        upd: Vec<Producer<WorkerUpdate<MemBuf>>>,
+        upd: Vec<Producer<WorkerUpdate<B>>>,
         evt: Vec<Consumer<WorkerEvent>>,
         clock: Clock,
         stats: Arc<Mutex<ControlStats>>,
         snapshots: Vec<Arc<Mutex<WorkerSnapshot>>>,
         admin: Option<AdminSocket>,
-    ) -> Control {
+    ) -> Control<B> {
         let slots = end.slots() as usize;
         let workers = upd.len();
         Control {
@@ -181,7 +181,7 @@ impl Control {
         self.upd.len() as u32
     }
 
-    fn push_update(&mut self, w: u32, mut u: WorkerUpdate<MemBuf>) {
+    fn push_update(&mut self, w: u32, mut u: WorkerUpdate<B>) {
         let Some(p) = self.upd.get_mut(w as usize) else {
             return;
         };
@@ -445,7 +445,7 @@ impl Control {
 
     /// Sends `make(internal_req)` plus a barrier to every worker and acks
     /// the client when all have applied it.
-    fn broadcast(&mut self, slot: u32, req: u64, make: impl Fn(u64) -> WorkerUpdate<MemBuf>) {
+    fn broadcast(&mut self, slot: u32, req: u64, make: impl Fn(u64) -> WorkerUpdate<B>) {
         let r = self.new_req();
         let n = self.workers();
         self.pending.insert(

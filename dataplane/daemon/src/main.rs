@@ -83,7 +83,13 @@ fn run(path: &std::path::Path) -> ExitCode {
         let snaps = dp.snapshots.clone();
         let ctl = dp.control.clone();
         let names = dp.port_names.clone();
-        reg.register(Box::new(move |e| collect(e, &snaps, &ctl, &names)));
+        let ports = dp.port_status.clone();
+        reg.register(Box::new(move |e| {
+            collect(e, &snaps, &ctl, &names);
+            if let Some(f) = &ports {
+                upf_dataplane::metrics::port_status(e, &f());
+            }
+        }));
         match upf_observe::serve(addr, reg) {
             Ok(s) => Some(s),
             Err(err) => {
@@ -148,6 +154,31 @@ fn collect(
                 &l,
                 q.tx_dropped,
             );
+            e.counter(
+                "upf_port_rx_errors_total",
+                "Frames received but not usable (chained buffers, bad frames, no buffer)",
+                &l,
+                q.rx_errors,
+            );
+            e.counter(
+                "upf_port_rx_dispatched_total",
+                "Frames received by this worker and passed to their natural worker",
+                &l,
+                q.rx_dispatched,
+            );
+            for (reason, v) in [
+                ("tx_full", q.tx_dropped),
+                ("rx_error", q.rx_errors),
+                ("dispatch_full", q.dispatch_dropped),
+                ("rx_missed", q.rx_missed),
+            ] {
+                e.counter(
+                    "upf_port_drops_total",
+                    "Packets a port queue dropped, by reason",
+                    &[("worker", ws.as_str()), ("port", pn), ("reason", reason)],
+                    v,
+                );
+            }
         }
         let l = [("worker", ws.as_str())];
         for r in DropReason::ALL {

@@ -21,22 +21,26 @@ fn synthetic_mac(i: usize) -> [u8; 6] {
     [0x02, 0x00, 0x5e, 0x00, 0x00, i as u8]
 }
 
-/// Builds the topology; MACs come from the config or the device.
-pub fn build(cfg: &Config) -> Result<Topology, StartError> {
+/// Builds the topology; MACs come from the config, else from `device_macs`
+/// (the opened DPDK ports, in interface order), else from the device.
+pub fn build(cfg: &Config, device_macs: Option<&[[u8; 6]]>) -> Result<Topology, StartError> {
     let mut ports = Vec::new();
     for (i, itf) in cfg.dataplane.interfaces.iter().enumerate() {
         let mac = match itf.mac.as_deref() {
             Some(m) => upf_config::parse_mac(m).ok_or_else(|| {
                 StartError::Config(format!("interface {}: bad MAC {m}", itf.name))
             })?,
-            None => match cfg.dataplane.backend {
-                Backend::AfPacket => upf_io::af_packet::if_mac(&itf.device).ok_or_else(|| {
-                    StartError::Config(format!(
-                        "interface {}: cannot read the MAC of device {:?} (does it exist?)",
-                        itf.name, itf.device
-                    ))
-                })?,
-                _ => synthetic_mac(i),
+            None => match (device_macs.and_then(|m| m.get(i)), cfg.dataplane.backend) {
+                (Some(m), _) => *m,
+                (None, Backend::AfPacket) => {
+                    upf_io::af_packet::if_mac(&itf.device).ok_or_else(|| {
+                        StartError::Config(format!(
+                            "interface {}: cannot read the MAC of device {:?} (does it exist?)",
+                            itf.name, itf.device
+                        ))
+                    })?
+                }
+                (None, _) => synthetic_mac(i),
             },
         };
         let mut ipv4 = Vec::new();

@@ -55,6 +55,7 @@ pub struct Ctx<B: PacketBuf> {
 /// descriptors to sleep on when idle (may be empty).
 pub fn run<B: PacketBuf, IO: PortIo<Buf = B>>(mut c: Ctx<B>, mut io: IO, fds: Vec<i32>) {
     upf_io::sys::set_timer_slack_ns(1000);
+    io.attach_thread();
     let ports = io.ports();
     let workers = c.handoff_out.len().max(1);
     let mut out: Output<B> = Output::new(ports, workers);

@@ -49,6 +49,9 @@ pub struct CFar {
     pub dup: Box<[Egress]>,
     /// Send an End Marker on the previous tunnel when this FAR replaces it.
     pub send_end_marker: bool,
+    /// A copy of another FAR of the same ID with the PDU Session Container
+    /// of another QoS flow (same tunnel).
+    pub variant: bool,
 }
 
 /// Direction of a PDR, from its source interface.
@@ -156,9 +159,9 @@ impl CompiledSession {
             + self.framed.len() * size_of::<upf_rules::IpPrefix>()
     }
 
-    /// Index of the FAR with this ID.
+    /// Index of the FAR with this ID (its base, not a QoS flow variant).
     pub fn far_index(&self, id: u32) -> Option<usize> {
-        self.fars.iter().position(|f| f.id == id)
+        self.fars.iter().position(|f| f.id == id && !f.variant)
     }
 }
 
@@ -301,19 +304,20 @@ pub fn compile(
     if qers.len() > 255 || urrs.len() > 255 || rules.fars.len() > u16::MAX as usize {
         return Err(rule_err(RuleKind::Pdr, 0, RuleErrorReason::DuplicateId));
     }
-    // The QFI for a FAR's downlink PDU Session Container comes from the QER
-    // of the PDR that uses the FAR.
-    let qfi_for_far = |far_id: u32| -> Option<(u8, bool, Option<u8>)> {
-        rules
-            .pdrs
+    // The PDU Session Container of an N3 downlink packet carries the QFI of
+    // the QER of the PDR that matched it. A FAR may serve PDRs of several
+    // QoS flows, so each distinct (FAR, QFI) pair gets its own compiled FAR
+    // (a "variant" with the same ID and its own header template).
+    let psc_of_pdr = |p: &upf_rules::Pdr| -> Option<(u8, bool, Option<u8>)> {
+        p.qer_ids
             .iter()
-            .filter(|p| p.far_id == Some(far_id))
-            .flat_map(|p| p.qer_ids.iter())
             .filter_map(|q| rules.qers.iter().find(|x| x.id == *q))
             .find_map(|q| q.qfi.map(|f| (f, q.rqi, q.ppi)))
     };
-    let mut fars = Vec::with_capacity(rules.fars.len());
-    for f in &rules.fars {
+    let compile_far = |f: &upf_rules::Far,
+                       psc: Option<(u8, bool, Option<u8>)>,
+                       variant: bool|
+     -> Result<CFar, RuleError> {
         let fwd = match (&f.forwarding, f.apply_action.has(ApplyAction::FORW)) {
             (Some(fp), true) => Some(egress(
                 topo,
@@ -322,7 +326,7 @@ pub fn compile(
                 fp.network_instance.as_deref(),
                 fp.outer_header_creation.as_ref(),
                 fp.transport_level_marking,
-                qfi_for_far(f.id),
+                psc,
             )?),
             _ => None,
         };
@@ -340,21 +344,59 @@ pub fn compile(
                 )?);
             }
         }
-        fars.push(CFar {
+        Ok(CFar {
             id: f.id,
             action: f.apply_action,
             fwd,
             dup: dup.into_boxed_slice(),
             send_end_marker: f.forwarding.as_ref().is_some_and(|p| p.send_end_marker),
-        });
+            variant,
+        })
+    };
+    let mut fars = Vec::with_capacity(rules.fars.len());
+    let mut far_psc = Vec::with_capacity(rules.fars.len());
+    for f in &rules.fars {
+        let psc = rules
+            .pdrs
+            .iter()
+            .filter(|p| p.far_id == Some(f.id))
+            .find_map(psc_of_pdr);
+        fars.push(compile_far(f, psc, false)?);
+        far_psc.push(psc);
+    }
+    // Index of the compiled FAR (base or variant) each PDR uses.
+    let mut pdr_far = Vec::with_capacity(rules.pdrs.len());
+    for p in &rules.pdrs {
+        let base = p
+            .far_id
+            .and_then(|fid| rules.fars.iter().position(|f| f.id == fid))
+            .ok_or_else(|| rule_err(RuleKind::Pdr, u32::from(p.id), RuleErrorReason::MissingFar))?;
+        let psc = psc_of_pdr(p);
+        let encap_to_access = fars[base]
+            .fwd
+            .as_ref()
+            .is_some_and(|e| e.dest == Interface::Access && e.encap.is_some());
+        if !encap_to_access || psc.is_none() || psc == far_psc[base] {
+            pdr_far.push(base);
+            continue;
+        }
+        let existing = (rules.fars.len()..fars.len())
+            .find(|&i| fars[i].id == fars[base].id && far_psc[i] == psc);
+        match existing {
+            Some(i) => pdr_far.push(i),
+            None => {
+                fars.push(compile_far(&rules.fars[base], psc, true)?);
+                far_psc.push(psc);
+                pdr_far.push(fars.len() - 1);
+            }
+        }
     }
     let mut teids: Vec<u32> = Vec::new();
     let mut ue = UeAddrs::default();
     let mut ue_v6_len = 0;
     let mut framed = Vec::new();
     let mut pdrs = Vec::with_capacity(rules.pdrs.len());
-    for p in &rules.pdrs {
-        let id = u32::from(p.id);
+    for (pi, p) in rules.pdrs.iter().enumerate() {
         let dir = match p.pdi.source_interface {
             Some(Interface::Access) => Dir::Uplink,
             _ => Dir::Downlink,
@@ -380,10 +422,7 @@ pub fn compile(
                 framed.push(*r);
             }
         }
-        let far = p
-            .far_id
-            .and_then(|fid| rules.fars.iter().position(|f| f.id == fid))
-            .ok_or_else(|| rule_err(RuleKind::Pdr, id, RuleErrorReason::MissingFar))?;
+        let far = pdr_far[pi];
         let idx = |list: &[u32], all: &[u32]| -> Box<[u8]> {
             list.iter()
                 .filter_map(|x| all.iter().position(|a| a == x).map(|i| i as u8))

@@ -30,4 +30,4 @@ pub use compile::{compile, CompiledSession};
 pub use stats::{DropReason, WorkerStats};
 pub use steer::{DnsTable, PfdTable, SteeringTable};
 pub use topo::{PortDef, Role, Route, Topology};
-pub use worker::{LookupKey, Output, Worker, WorkerConfig, WorkerEvent, WorkerUpdate};
+pub use worker::{LookupKey, MemoryUse, Output, Worker, WorkerConfig, WorkerEvent, WorkerUpdate};

@@ -189,6 +189,17 @@ pub enum WorkerEvent {
     Retired(Box<CompiledSession>),
 }
 
+/// Memory a worker holds for its sessions (see [`Worker::memory`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryUse {
+    /// Lookup tables and session slots, bytes.
+    pub tables: usize,
+    /// Compiled sessions, bytes.
+    pub sessions: usize,
+    /// Sessions installed.
+    pub session_count: usize,
+}
+
 /// Where processed packets go.
 #[derive(Debug)]
 pub struct Output<B> {
@@ -315,6 +326,30 @@ impl<B: PacketBuf> Worker<B> {
     pub fn session(&self, seid: u64) -> Option<&CompiledSession> {
         let slot = *self.by_seid.get(&seid)?;
         self.sessions.get(slot as usize)?.as_deref()
+    }
+
+    /// Memory held by the worker's session state: lookup tables and session
+    /// slots, and the compiled sessions (sizes of what they allocate).
+    pub fn memory(&self) -> MemoryUse {
+        let map_entry = std::mem::size_of::<(u64, u32)>() + 1;
+        let tables = self.teid.heap_bytes()
+            + self.ue4.heap_bytes()
+            + self.ue6.heap_bytes()
+            + self.ue6_full.heap_bytes()
+            + self
+                .framed
+                .iter()
+                .map(|(_, m)| m.heap_bytes())
+                .sum::<usize>()
+            + self.sessions.capacity() * std::mem::size_of::<Option<Box<CompiledSession>>>()
+            + self.free_slots.capacity() * 4
+            + self.by_seid.capacity() * map_entry;
+        let sessions = self.sessions.iter().flatten().map(|s| s.heap_bytes()).sum();
+        MemoryUse {
+            tables,
+            sessions,
+            session_count: self.by_seid.len(),
+        }
     }
 
     /// Packets waiting in session buffers.
@@ -2103,8 +2138,8 @@ impl<B: PacketBuf> Worker<B> {
         out: &mut Output<B>,
         pool: &mut P,
     ) {
-        for nf in new.fars.iter().filter(|f| f.send_end_marker) {
-            let Some(of) = old.fars.iter().find(|f| f.id == nf.id) else {
+        for nf in new.fars.iter().filter(|f| f.send_end_marker && !f.variant) {
+            let Some(of) = old.fars.iter().find(|f| f.id == nf.id && !f.variant) else {
                 continue;
             };
             let (Some(oe), Some(ne)) = (of.fwd.as_ref(), nf.fwd.as_ref()) else {

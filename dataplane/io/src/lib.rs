@@ -11,15 +11,21 @@
 //!
 //! Backends are chosen at start-up and used through generics, so a burst
 //! costs no virtual call per packet. [`mem`] is the in-memory backend of the
-//! tests and benchmarks.
+//! tests and benchmarks, [`af_packet`] runs on ordinary Linux interfaces and
+//! `dpdk` (present when the build found DPDK, `cfg(have_dpdk)`) on DPDK
+//! ports, with packets processed inside the mbufs.
 //!
 //! What it must not do: allocate, lock or make a syscall per packet on the
 //! receive or transmit path (a syscall per burst is the most a backend may
-//! make), or look inside packets (that is the engine's job).
+//! make), or look inside packets beyond the fixed-offset steering function
+//! of [`steer`] (the rest is the engine's job).
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod af_packet;
+#[cfg(have_dpdk)]
+pub mod dpdk;
 pub mod mem;
+pub mod steer;
 pub mod sys;
 
 use arrayvec::ArrayVec;
@@ -97,6 +103,11 @@ pub struct QueueStats {
     pub tx_dropped: u64,
     /// Receive errors (bad frames, buffer exhaustion).
     pub rx_errors: u64,
+    /// Packets received here and passed to their natural worker (software
+    /// dispatch, see [`steer`]).
+    pub rx_dispatched: u64,
+    /// Packets dropped because the natural worker's inbox was full.
+    pub dispatch_dropped: u64,
 }
 
 /// One worker's queues on every port of a backend.
@@ -123,4 +134,7 @@ pub trait PortIo {
     /// Periodic housekeeping off the packet path (e.g. reading the
     /// kernel's drop counters); called every few tens of milliseconds.
     fn housekeeping(&mut self) {}
+    /// Called once on the worker thread before its first burst (a backend
+    /// may register the thread with its runtime, e.g. DPDK's EAL).
+    fn attach_thread(&mut self) {}
 }
