@@ -652,7 +652,9 @@ impl Config {
             let path = e.path().to_string();
             toml_err(text, name, path, e.inner())
         })?;
-        let problems = validate::validate(&c);
+        let mut c = c;
+        let mut problems = expand_env(&mut c, &|k| std::env::var(k).ok());
+        problems.extend(validate::validate(&c));
         if problems.is_empty() {
             Ok(c)
         } else {
@@ -693,6 +695,64 @@ impl Config {
             self.node.run_dir.join(p)
         }
     }
+}
+
+/// Replaces `${NAME}` in the values that name devices (interface devices,
+/// EAL arguments) with the environment variable `NAME`: a Kubernetes SR-IOV
+/// device plugin, for one, hands its PCI addresses over in variables such as
+/// `PCIDEVICE_INTEL_COM_SRIOV_N3`. `$$` stands for a literal `$`.
+fn expand_env(c: &mut Config, var: &dyn Fn(&str) -> Option<String>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut one = |path: String, v: &mut String| match expand(v, var) {
+        Ok(x) => *v = x,
+        Err(message) => problems.push(Problem {
+            location: None,
+            path,
+            message,
+        }),
+    };
+    for (i, itf) in c.dataplane.interfaces.iter_mut().enumerate() {
+        one(format!("dataplane.interfaces[{i}].device"), &mut itf.device);
+    }
+    for (i, a) in c.dataplane.dpdk.eal_args.iter_mut().enumerate() {
+        one(format!("dataplane.dpdk.eal_args[{i}]"), a);
+    }
+    problems
+}
+
+fn expand(v: &str, var: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(v.len());
+    let mut rest = v;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+        } else if let Some(r) = after.strip_prefix('{') {
+            let end = r
+                .find('}')
+                .ok_or_else(|| format!("unterminated ${{...}} in {v:?}"))?;
+            let name = &r[..end];
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            {
+                return Err(format!("bad variable name {name:?} in {v:?}"));
+            }
+            let val = var(name)
+                .ok_or_else(|| format!("environment variable {name} is not set (used in {v:?})"))?;
+            out.push_str(&val);
+            rest = &r[end + 1..];
+        } else {
+            return Err(format!(
+                "a '$' must start ${{NAME}} (or be written $$) in {v:?}"
+            ));
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn toml_err(text: &str, name: &str, path: String, e: &toml::de::Error) -> ConfigError {

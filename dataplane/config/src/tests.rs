@@ -210,3 +210,53 @@ fn dpdk_section_is_checked_per_key() {
     assert!(c.dataplane.dpdk.busy_poll);
     assert_eq!(c.dataplane.dpdk.rx_queues_per_worker, 2);
 }
+
+#[test]
+fn device_names_expand_environment_variables() {
+    let vars = |k: &str| match k {
+        "PCIDEVICE_N3" => Some("0000:3b:02.1".to_string()),
+        "LCORES" => Some("1-3".to_string()),
+        _ => None,
+    };
+    let mut c = Config::from_str_named(GOOD, "t.toml").unwrap();
+    c.dataplane.interfaces[0].device = "${PCIDEVICE_N3}".into();
+    c.dataplane.interfaces[1].device = "net_ring0$$x".into();
+    c.dataplane.dpdk.eal_args = vec!["-l".into(), "${LCORES}".into()];
+    assert!(expand_env(&mut c, &vars).is_empty());
+    assert_eq!(c.dataplane.interfaces[0].device, "0000:3b:02.1");
+    assert_eq!(c.dataplane.interfaces[1].device, "net_ring0$x");
+    assert_eq!(c.dataplane.dpdk.eal_args[1], "1-3");
+
+    c.dataplane.interfaces[0].device = "${PCIDEVICE_N6}".into();
+    c.dataplane.interfaces[1].device = "a$b".into();
+    c.dataplane.dpdk.eal_args = vec!["${unterminated".into()];
+    let p = expand_env(&mut c, &vars);
+    let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "dataplane.interfaces[0].device",
+            "dataplane.interfaces[1].device",
+            "dataplane.dpdk.eal_args[0]"
+        ]
+    );
+    assert!(
+        p[0].message.contains("PCIDEVICE_N6 is not set"),
+        "{}",
+        p[0].message
+    );
+}
+
+#[test]
+fn an_unset_device_variable_is_reported_by_load() {
+    let text = GOOD.replace(
+        "device = \"veth-n3\"",
+        "device = \"${EDGE_UPF_TEST_SURELY_UNSET}\"",
+    );
+    let e = Config::from_str_named(&text, "t.toml").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("t.toml: dataplane.interfaces[0].device: environment variable EDGE_UPF_TEST_SURELY_UNSET is not set"),
+        "{e}"
+    );
+}
