@@ -115,6 +115,28 @@ impl Default for Clock {
     }
 }
 
+/// The CPU of each worker and of the control thread. Configured cores win;
+/// with none configured and more allowed CPUs than workers (the process's
+/// affinity mask, e.g. the exclusive CPUs a Kubernetes static CPU manager
+/// gives a Guaranteed pod), the control thread takes the first allowed CPU
+/// and worker `i` the `i+1`-th; otherwise the OS schedules the threads.
+pub fn pinning(
+    cores: &[usize],
+    control_core: Option<usize>,
+    allowed: &[usize],
+    workers: usize,
+) -> (Vec<Option<usize>>, Option<usize>) {
+    if !cores.is_empty() {
+        let w = (0..workers).map(|i| cores.get(i).copied()).collect();
+        return (w, control_core);
+    }
+    if allowed.len() > workers {
+        let w = (0..workers).map(|i| Some(allowed[i + 1])).collect();
+        return (w, control_core.or(Some(allowed[0])));
+    }
+    (vec![None; workers], control_core)
+}
+
 /// A running dataplane.
 pub struct Dataplane {
     stop: Arc<AtomicBool>,
@@ -321,6 +343,13 @@ where
     let mut threads = Vec::new();
     let mut snapshots = Vec::new();
     let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let allowed: Vec<usize> = cores.iter().map(|c| c.id).collect();
+    let (worker_cores, control_core) = pinning(
+        &cfg.dataplane.cores,
+        cfg.dataplane.control_core,
+        &allowed,
+        n,
+    );
     for (w, (io, fds)) in ios.into_iter().enumerate().rev() {
         let wcfg = WorkerConfig {
             id: w as u32,
@@ -350,11 +379,7 @@ where
             clock,
             busy_poll,
         };
-        let core = cfg
-            .dataplane
-            .cores
-            .get(w)
-            .and_then(|c| cores.iter().find(|x| x.id == *c).copied());
+        let core = worker_cores[w].and_then(|c| cores.iter().find(|x| x.id == c).copied());
         let name = format!("upf-worker-{w}");
         let h = std::thread::Builder::new().name(name).spawn(move || {
             if let Some(c) = core {
@@ -379,10 +404,7 @@ where
         admin,
     );
     let st = stop.clone();
-    let ccore = cfg
-        .dataplane
-        .control_core
-        .and_then(|c| cores.iter().find(|x| x.id == c).copied());
+    let ccore = control_core.and_then(|c| cores.iter().find(|x| x.id == c).copied());
     threads.push(
         std::thread::Builder::new()
             .name("upf-control".into())
@@ -401,4 +423,24 @@ where
         port_names: topo.ports.iter().map(|p| p.name.clone()).collect(),
         port_status,
     })
+}
+
+#[cfg(test)]
+mod pinning_tests {
+    use super::pinning;
+
+    #[test]
+    fn configured_cores_win_then_the_affinity_mask() {
+        assert_eq!(
+            pinning(&[4, 5], Some(1), &[0, 1, 2, 3, 4, 5], 2),
+            (vec![Some(4), Some(5)], Some(1))
+        );
+        // A static CPU manager gave the pod CPUs 6-9: control 6, workers 7-9.
+        assert_eq!(
+            pinning(&[], None, &[6, 7, 8, 9], 3),
+            (vec![Some(7), Some(8), Some(9)], Some(6))
+        );
+        // Not more CPUs than workers (the 2-core lab): the OS schedules.
+        assert_eq!(pinning(&[], None, &[0, 1], 2), (vec![None, None], None));
+    }
 }
