@@ -20,6 +20,7 @@
 
 pub mod af_packet;
 pub mod mem;
+pub mod prefetch;
 pub mod sys;
 
 use arrayvec::ArrayVec;

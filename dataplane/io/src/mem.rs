@@ -60,27 +60,27 @@ impl MemBuf {
 }
 
 impl PacketBuf for MemBuf {
-    #[inline]
+    #[inline(always)]
     fn data(&self) -> &[u8] {
         &self.storage[self.start as usize..self.end as usize]
     }
 
-    #[inline]
+    #[inline(always)]
     fn data_mut(&mut self) -> &mut [u8] {
         &mut self.storage[self.start as usize..self.end as usize]
     }
 
-    #[inline]
+    #[inline(always)]
     fn headroom(&self) -> usize {
         self.start as usize
     }
 
-    #[inline]
+    #[inline(always)]
     fn tailroom(&self) -> usize {
         self.storage.len() - self.end as usize
     }
 
-    #[inline]
+    #[inline(always)]
     fn prepend(&mut self, n: usize) -> Option<&mut [u8]> {
         if n > self.start as usize {
             return None;
@@ -90,7 +90,7 @@ impl PacketBuf for MemBuf {
         Some(&mut self.storage[s..s + n])
     }
 
-    #[inline]
+    #[inline(always)]
     fn adj(&mut self, n: usize) -> bool {
         if n > (self.end - self.start) as usize {
             return false;
@@ -99,7 +99,7 @@ impl PacketBuf for MemBuf {
         true
     }
 
-    #[inline]
+    #[inline(always)]
     fn append(&mut self, n: usize) -> Option<&mut [u8]> {
         if n > self.tailroom() {
             return None;
@@ -109,7 +109,7 @@ impl PacketBuf for MemBuf {
         Some(&mut self.storage[e..e + n])
     }
 
-    #[inline]
+    #[inline(always)]
     fn trim(&mut self, n: usize) -> bool {
         if n > (self.end - self.start) as usize {
             return false;
@@ -118,12 +118,12 @@ impl PacketBuf for MemBuf {
         true
     }
 
-    #[inline]
+    #[inline(always)]
     fn port(&self) -> PortId {
         self.port
     }
 
-    #[inline]
+    #[inline(always)]
     fn set_port(&mut self, port: PortId) {
         self.port = port;
     }
@@ -177,14 +177,14 @@ impl MemPool {
 impl BufPool for MemPool {
     type Buf = MemBuf;
 
-    #[inline]
+    #[inline(always)]
     fn alloc(&mut self) -> Option<MemBuf> {
         let b = self.free.pop()?;
         self.outstanding += 1;
         Some(b)
     }
 
-    #[inline]
+    #[inline(always)]
     fn free(&mut self, mut buf: MemBuf) {
         self.outstanding = self.outstanding.saturating_sub(1);
         // Buffers from another pool (handed over by another worker) are
