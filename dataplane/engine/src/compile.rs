@@ -285,21 +285,25 @@ impl CFar {
     #[inline(always)]
     pub fn decode(c: &Cell) -> CFar {
         let w1 = c[1];
-        let fwd = (w1 & F_FWD != 0).then(|| Egress {
-            port: (c[0] >> 48) as u16,
-            dest: Interface::from_value(((w1 >> 8) & 0xff) as u8).unwrap_or(Interface::Core),
-            tos: (w1 & F_TOS != 0).then_some((w1 >> 16) as u8),
-            next_hop: if w1 & F_NH4 != 0 {
-                Some(IpAddr::V4((c[2] as u32).into()))
-            } else if w1 & F_NH6 != 0 {
-                Some(IpAddr::V6(
-                    ((u128::from(c[2]) << 64) | u128::from(c[3])).into(),
-                ))
-            } else {
-                None
-            },
-            tunnel: (w1 & F_TUNNEL != 0).then_some((w1 >> 24) as u8),
-        });
+        let fwd = if w1 & F_FWD == 0 {
+            None
+        } else {
+            Some(Egress {
+                port: (c[0] >> 48) as u16,
+                dest: Interface::from_value(((w1 >> 8) & 0xff) as u8).unwrap_or(Interface::Core),
+                tos: (w1 & F_TOS != 0).then_some((w1 >> 16) as u8),
+                next_hop: if w1 & F_NH4 != 0 {
+                    Some(IpAddr::V4((c[2] as u32).into()))
+                } else if w1 & F_NH6 != 0 {
+                    Some(IpAddr::V6(
+                        ((u128::from(c[2]) << 64) | u128::from(c[3])).into(),
+                    ))
+                } else {
+                    None
+                },
+                tunnel: (w1 & F_TUNNEL != 0).then_some((w1 >> 24) as u8),
+            })
+        };
         CFar {
             id: c[0] as u32,
             action: ApplyAction((c[0] >> 32) as u16),
@@ -409,6 +413,15 @@ impl CompiledSession {
         self.cells
             .get(usize::from(self.lay.filt) + i)
             .map(CFilter::decode)
+    }
+
+    /// The cells of the session's filters.
+    #[inline(always)]
+    pub fn filter_cells(&self) -> &[Cell] {
+        let s = usize::from(self.lay.filt);
+        self.cells
+            .get(s..s + usize::from(self.lay.n_filt))
+            .unwrap_or(&[])
     }
 
     /// The extensions of the session's filters.

@@ -25,7 +25,8 @@ use upf_wire::gtpu::{self, Message, PduSessionInfo};
 use upf_wire::icmp::{self, NdRepr};
 use upf_wire::{dns, ipv4, ipv6, udp};
 
-use crate::compile::{CFar, CompiledSession, Dir, Egress, NONE};
+use crate::compile::{CFar, CPdr, CompiledSession, Dir, Egress, NONE};
+use crate::filter::CFilter;
 use crate::filter::UeAddrs;
 use crate::meter::{self, UrrState};
 use crate::meter::{Admit, Bucket};
@@ -237,7 +238,7 @@ const NO_SLOT: u32 = u32::MAX;
 /// rules (below, they stay in the caches and prefetching only costs).
 const PREFETCH_SESSIONS: usize = 2048;
 /// Packets between two dependent prefetch steps of the burst pipeline.
-const PIPE_DISTANCE: usize = 3;
+const PIPE_DISTANCE: usize = 5;
 
 /// A G-PDU located in a frame: what the uplink path needs of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,19 +254,17 @@ struct Tunnelled {
     inner_len: usize,
 }
 
-/// Prefetches the cells a packet of `dir` will read: the direction's PDRs
-/// and the filters, QERs, URRs and FARs after them.
+/// Prefetches the cells a packet of `dir` will read: the whole session
+/// (a few consecutive lines), skipping the other direction's PDRs.
 #[inline(always)]
 fn prefetch_rules(sess: &CompiledSession, dir: Dir) {
     let cells = sess.cells();
     let r = sess.pdr_range(dir);
-    if let Some(c) = cells.get(r.start) {
-        prefetch::read(c);
+    if let Some(c) = cells.get(r.clone()) {
+        prefetch::read_all(c, 2);
     }
-    // Filters, QERs, the hot cells of the first URR and the FARs follow the
-    // PDRs: a few consecutive lines.
     if let Some(rest) = cells.get(sess.n_pdrs()..) {
-        prefetch::read_all(rest, 6);
+        prefetch::read_all(rest, 12);
     }
 }
 
@@ -880,7 +879,7 @@ impl<B: PacketBuf> Worker<B> {
         qfi: Option<u8>,
         ip: &IpInfo,
         dns_q: Option<(&dns::Query, &[u8])>,
-    ) -> Option<usize> {
+    ) -> Option<(usize, CPdr)> {
         let ue = &sess.ue;
         let uplink = dir == Dir::Uplink;
         // The packet in filter orientation (remote side, UE side), for the
@@ -891,8 +890,12 @@ impl<B: PacketBuf> Worker<B> {
             IpPair::V6 { .. } => None,
         };
         let qbit = qfi.map_or(0, |q| 1u64 << (q & 63));
-        for i in sess.pdr_range(dir) {
-            let Some(p) = sess.pdr(i) else { break };
+        let range = sess.pdr_range(dir);
+        let base = range.start;
+        let cells = sess.cells().get(range).unwrap_or(&[]);
+        let filters = sess.filter_cells();
+        for (k, c) in cells.iter().enumerate() {
+            let p = CPdr::decode(c);
             if let (Some(want), Some(t)) = (p.teid, teid) {
                 if want != t {
                     continue;
@@ -907,8 +910,8 @@ impl<B: PacketBuf> Worker<B> {
             let (start, len) = (usize::from(p.filt.0), usize::from(p.filt.1));
             if len != 0 {
                 let mut hit = false;
-                for fi in start..start + len {
-                    let Some(f) = sess.filter(fi) else { break };
+                for fc in filters.get(start..start + len).unwrap_or(&[]) {
+                    let f = CFilter::decode(fc);
                     let m = match v4 {
                         Some((r, u, rp, up)) => f.matches4(r, u, rp, up, ip.protocol, ip.has_ports),
                         None => None,
@@ -930,7 +933,7 @@ impl<B: PacketBuf> Worker<B> {
                     continue;
                 }
             }
-            return Some(i);
+            return Some((base + k, p));
         }
         None
     }
@@ -1050,7 +1053,7 @@ impl<B: PacketBuf> Worker<B> {
                 .get(dns_off..g.inner_offset + ip.total_len)
                 .unwrap_or(&[]);
             if let Some((addr, ttl)) = self.dns.answer(&q, msg) {
-                self.answer_dns(now, &mut sess, pi, b, &g, &ip, q, addr, ttl, out, pool);
+                self.answer_dns(now, &mut sess, pi.0, b, &g, &ip, q, addr, ttl, out, pool);
                 self.sessions[slot as usize] = Some(sess);
                 return;
             }
@@ -1074,7 +1077,7 @@ impl<B: PacketBuf> Worker<B> {
                     }
                     SteerAction::ForwardDecapsulated | SteerAction::ForwardEncapsulated => {
                         let len = g.inner_len as u64;
-                        if let Some(r) = self.meter(now, &mut sess, pi, Dir::Uplink, len) {
+                        if let Some(r) = self.meter(now, &mut sess, &pi.1, Dir::Uplink, len) {
                             self.sessions[slot as usize] = Some(sess);
                             return self.drop_pkt(pool, b, r);
                         }
@@ -1169,13 +1172,10 @@ impl<B: PacketBuf> Worker<B> {
         &mut self,
         now: u64,
         sess: &mut CompiledSession,
-        pi: usize,
+        pdr: &CPdr,
         dir: Dir,
         bytes: u64,
     ) -> Option<DropReason> {
-        let Some(pdr) = sess.pdr(pi) else {
-            return Some(DropReason::NoPdr);
-        };
         let (urrs, qers) = (pdr.urrs, pdr.qers);
         let uplink = dir == Dir::Uplink;
         // Quota first: an exhausted URR stops traffic (TS 29.244 5.2.2.3.1);
@@ -1243,7 +1243,7 @@ impl<B: PacketBuf> Worker<B> {
         now: u64,
         slot: u32,
         sess: &mut CompiledSession,
-        pi: usize,
+        (pi, pdr): (usize, CPdr),
         dir: Dir,
         b: B,
         payload_off: usize,
@@ -1251,9 +1251,6 @@ impl<B: PacketBuf> Worker<B> {
         out: &mut Output<B>,
         pool: &mut P,
     ) {
-        let Some(pdr) = sess.pdr(pi) else {
-            return self.drop_pkt(pool, b, DropReason::NoPdr);
-        };
         let mut fi = usize::from(pdr.far);
         // Quota exhausted with a FAR for quota action: use it instead.
         for u in pdr.urr_list() {
@@ -1278,7 +1275,7 @@ impl<B: PacketBuf> Worker<B> {
         {
             return self.drop_pkt(pool, b, DropReason::FarDrop);
         }
-        if let Some(r) = self.meter(now, sess, pi, dir, bytes) {
+        if let Some(r) = self.meter(now, sess, &pdr, dir, bytes) {
             return self.drop_pkt(pool, b, r);
         }
         // Duplicates first (copies of the inner packet).
@@ -2101,7 +2098,10 @@ impl<B: PacketBuf> Worker<B> {
         pool: &mut P,
     ) {
         // Count the query as uplink traffic of its PDR.
-        if let Some(r) = self.meter(now, sess, ul_pdr, Dir::Uplink, g.inner_len as u64) {
+        let Some(ul) = sess.pdr(ul_pdr) else {
+            return self.drop_pkt(pool, b, DropReason::NoPdr);
+        };
+        if let Some(r) = self.meter(now, sess, &ul, Dir::Uplink, g.inner_len as u64) {
             return self.drop_pkt(pool, b, r);
         }
         // The answer goes down the UE's tunnel: the downlink PDR whose FAR
@@ -2195,7 +2195,10 @@ impl<B: PacketBuf> Worker<B> {
             .and_then(|f| f.fwd);
         match eg {
             Some(eg) => {
-                if let Some(r) = self.meter(now, sess, dl, Dir::Downlink, b.len() as u64) {
+                let Some(dp) = sess.pdr(dl) else {
+                    return self.drop_pkt(pool, b, DropReason::NoPdr);
+                };
+                if let Some(r) = self.meter(now, sess, &dp, Dir::Downlink, b.len() as u64) {
                     return self.drop_pkt(pool, b, r);
                 }
                 let t = sess.tunnel(&eg);

@@ -90,23 +90,34 @@ pub struct IpInfo {
 /// checksum is not verified here (the caller decides).
 #[inline(always)]
 pub fn parse_ip(pkt: &[u8]) -> Result<IpInfo> {
-    match parse_ipv4_simple(pkt) {
-        Some(i) => Ok(i),
-        None => parse_ip_general(pkt),
-    }
-}
-
-/// The common case of [`parse_ip`]: IPv4 without options, not a fragment,
-/// at least 24 bytes. `None` for anything else.
-#[inline(always)]
-fn parse_ipv4_simple(pkt: &[u8]) -> Option<IpInfo> {
-    let h = pkt.get(..24)?;
+    // The common case first: IPv4 without options, not a fragment, at
+    // least 24 bytes; everything else takes the general parser.
+    let Some(h) = pkt.get(..24) else {
+        return parse_ip_general(pkt);
+    };
     let total_len = usize::from(be16(h, 2));
     if !(h[0] == 0x45 && be16(h, 6) & 0x3fff == 0 && total_len >= 20 && total_len <= pkt.len()) {
-        return None;
+        return parse_ip_general(pkt);
     }
     let protocol = h[9];
-    let mut info = IpInfo {
+    let (mut src_port, mut dst_port, mut has_ports, mut spi) = (0, 0, false, 0);
+    if total_len >= 24 {
+        match protocol {
+            PROTO_TCP | PROTO_UDP | PROTO_SCTP => {
+                src_port = be16(h, 20);
+                dst_port = be16(h, 22);
+                has_ports = true;
+            }
+            PROTO_ESP => spi = be32(h, 20),
+            PROTO_AH => {
+                if let Some(p) = pkt.get(24..28).filter(|_| total_len >= 28) {
+                    spi = be32(p, 0);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(IpInfo {
         addrs: IpPair::V4 {
             src: be32(h, 12),
             dst: be32(h, 16),
@@ -117,29 +128,12 @@ fn parse_ipv4_simple(pkt: &[u8]) -> Option<IpInfo> {
         ttl: h[8],
         l4_offset: 20,
         total_len,
-        src_port: 0,
-        dst_port: 0,
-        has_ports: false,
-        spi: 0,
+        src_port,
+        dst_port,
+        has_ports,
+        spi,
         fragment: false,
-    };
-    if total_len >= 24 {
-        match protocol {
-            PROTO_TCP | PROTO_UDP | PROTO_SCTP => {
-                info.src_port = be16(h, 20);
-                info.dst_port = be16(h, 22);
-                info.has_ports = true;
-            }
-            PROTO_ESP => info.spi = be32(h, 20),
-            PROTO_AH => {
-                if let Some(p) = pkt.get(24..28).filter(|_| total_len >= 28) {
-                    info.spi = be32(p, 0);
-                }
-            }
-            _ => {}
-        }
-    }
-    Some(info)
+    })
 }
 
 /// Every other case of [`parse_ip`].

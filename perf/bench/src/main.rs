@@ -143,18 +143,26 @@ fn main() -> ExitCode {
         );
         for (i, run) in r.runs.iter().enumerate() {
             println!(
-                "run {i}: {} pkts in {:.3} s: {:.2} Mpps, {:.1} ns/pkt, {} cycles/pkt",
+                "run {i}: {} pkts in {:.3} s: {:.2} Mpps, {:.1} ns/pkt, {} cycles/pkt; {} Mpps per CPU second",
                 run.packets,
                 run.seconds,
                 run.mpps,
                 run.ns_per_packet,
                 run.cycles_per_packet
-                    .map_or("?".into(), |c| format!("{c:.0}"))
+                    .map_or("?".into(), |c| format!("{c:.0}")),
+                run.mpps_cpu.map_or("?".into(), |c| format!("{c:.2}"))
             );
         }
         println!(
-            "Mpps median {:.2} (min {:.2}, max {:.2}); drops {:?}; usage reports {}",
-            r.mpps_median, r.mpps_min, r.mpps_max, r.drops, r.usage_reports
+            "Mpps median {:.2} (min {:.2}, max {:.2}); per CPU second {} (min {}, max {}); drops {:?}; usage reports {}",
+            r.mpps_median,
+            r.mpps_min,
+            r.mpps_max,
+            r.mpps_cpu_median.map_or("?".into(), |v| format!("{v:.2}")),
+            r.mpps_cpu_min.map_or("?".into(), |v| format!("{v:.2}")),
+            r.mpps_cpu_max.map_or("?".into(), |v| format!("{v:.2}")),
+            r.drops,
+            r.usage_reports
         );
     }
     ExitCode::SUCCESS
