@@ -38,7 +38,7 @@ ir_of() { # packets -> Ir inside measured_loop
   valgrind --tool=callgrind --callgrind-out-file="$out" --collect-atstart=no \
     --toggle-collect='*measured_loop*' \
     "$bin" --sessions "$sessions" --direction "$dir" --dist "$dist" \
-    --packets "$n" --warmup 0 --seconds 100000 "${extra[@]}" >"$tmp/log.$n" 2>"$tmp/err.$n" \
+    --packets "$n" --warmup 0 --seconds 100000 --no-hugepages "${extra[@]}" >"$tmp/log.$n" 2>"$tmp/err.$n" \
     || { cat "$tmp/err.$n" >&2; exit 1; }
   awk '/^summary:/ {print $2}' "$out"
 }

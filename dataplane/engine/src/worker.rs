@@ -525,8 +525,9 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
-    /// Pass 5 for one packet.
-    #[inline(always)]
+    /// Pass 5 for one packet (kept out of line: its own registers, not the
+    /// pipeline's).
+    #[inline(never)]
     fn process_staged<P: BufPool<Buf = B>>(
         &mut self,
         now: u64,

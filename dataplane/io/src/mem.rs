@@ -67,6 +67,11 @@ impl MemBuf {
 
 impl PacketBuf for MemBuf {
     #[inline(always)]
+    fn len(&self) -> usize {
+        (self.0.end - self.0.start) as usize
+    }
+
+    #[inline(always)]
     fn data(&self) -> &[u8] {
         let i = &*self.0;
         &i.storage[i.start as usize..i.end as usize]

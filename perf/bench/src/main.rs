@@ -60,10 +60,44 @@ struct Args {
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Do not restart with transparent huge pages for malloc (by default the
+    /// harness re-executes itself with GLIBC_TUNABLES=glibc.malloc.hugetlb=1,
+    /// as a dataplane host would run: 1M sessions span ~1 GB, and 4 KiB
+    /// pages make every packet a TLB miss).
+    #[arg(long)]
+    no_hugepages: bool,
+}
+
+/// Re-executes this binary with malloc backed by transparent huge pages,
+/// unless that is already the case; returns its exit code if it did.
+fn with_hugepages() -> Option<ExitCode> {
+    const TUNABLE: &str = "glibc.malloc.hugetlb=1";
+    let cur = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    if cur.contains("glibc.malloc.hugetlb") || std::env::var_os("UPF_BENCH_CHILD").is_some() {
+        return None;
+    }
+    let exe = std::env::current_exe().ok()?;
+    let tunables = if cur.is_empty() {
+        TUNABLE.to_string()
+    } else {
+        format!("{cur}:{TUNABLE}")
+    };
+    let status = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("GLIBC_TUNABLES", tunables)
+        .env("UPF_BENCH_CHILD", "1")
+        .status()
+        .ok()?;
+    Some(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8))
 }
 
 fn main() -> ExitCode {
     let a = Args::parse();
+    if !a.no_hugepages {
+        if let Some(code) = with_hugepages() {
+            return code;
+        }
+    }
     let dir = match a.direction.as_str() {
         "ul" | "uplink" => Direction::Uplink,
         "dl" | "downlink" => Direction::Downlink,
