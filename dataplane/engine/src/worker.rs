@@ -905,7 +905,7 @@ impl<B: PacketBuf> Worker<B> {
             if p.qfi_mask != 0 && p.qfi_mask & qbit == 0 {
                 continue;
             }
-            if p.ue_check && !ue_matches(ue, &ip.addrs, dir) {
+            if p.ue_check && !ue_matches(ue, &ip.addrs, dir) && !in_framed(sess, &ip.addrs, dir) {
                 continue;
             }
             let (start, len) = (usize::from(p.filt.0), usize::from(p.filt.1));
@@ -2738,6 +2738,21 @@ fn carry_over(old: &CompiledSession, new: &mut CompiledSession) {
     // Still buffering: one report is enough.
     let still_buffering = new.fars().any(|f| f.action.has(ApplyAction::BUFF));
     new.dl_reported = old.dl_reported && still_buffering;
+}
+
+/// The packet's UE-side address lies in one of the session's framed routes
+/// (the networks behind the UE count as the UE's addresses).
+#[cold]
+fn in_framed(sess: &CompiledSession, addrs: &IpPair, dir: Dir) -> bool {
+    let framed = sess.framed();
+    if framed.is_empty() {
+        return false;
+    }
+    let a = match dir {
+        Dir::Uplink => addrs.src_addr(),
+        Dir::Downlink => addrs.dst_addr(),
+    };
+    framed.iter().any(|r| r.contains(a))
 }
 
 #[inline]

@@ -88,7 +88,9 @@ fn with_hugepages() -> Option<ExitCode> {
         .env("UPF_BENCH_CHILD", "1")
         .status()
         .ok()?;
-    Some(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8))
+    Some(ExitCode::from(
+        status.code().unwrap_or(1).clamp(0, 255) as u8
+    ))
 }
 
 fn main() -> ExitCode {
