@@ -263,17 +263,20 @@ fn session_v6() -> SessionRules {
     s
 }
 
+/// Datagrams a responder received, with their senders.
+type Seen = Arc<Mutex<Vec<(SocketAddr, Vec<u8>)>>>;
+
 /// A UDP responder: answers every datagram with `prefix` + payload and
 /// records who sent what.
 struct Responder {
-    seen: Arc<Mutex<Vec<(SocketAddr, Vec<u8>)>>>,
+    seen: Seen,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Responder {
     fn start(lab: &Lab, ns: &str, at: SocketAddr, prefix: &'static str) -> Responder {
-        let seen: Arc<Mutex<Vec<(SocketAddr, Vec<u8>)>>> = Arc::default();
+        let seen: Seen = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (seen2, stop2) = (seen.clone(), stop.clone());
         let thread = lab.spawn_in(ns, move || {
