@@ -225,6 +225,46 @@ fn psc_from_bits(b: u64) -> Psc {
     })
 }
 
+/// The fields of a PDR cell that classification reads, without decoding
+/// the rest.
+#[derive(Clone, Copy, Debug)]
+pub struct PdrView<'a>(pub &'a Cell);
+
+impl PdrView<'_> {
+    /// The local TEID the PDR is bound to.
+    #[inline(always)]
+    pub fn teid(&self) -> Option<u32> {
+        (self.0[1] & P_TEID != 0).then_some(self.0[1] as u32)
+    }
+
+    /// The QFI mask (0 for any).
+    #[inline(always)]
+    pub fn qfi_mask(&self) -> u64 {
+        self.0[0]
+    }
+
+    /// The UE address is checked.
+    #[inline(always)]
+    pub fn ue_check(&self) -> bool {
+        self.0[1] & P_UE != 0
+    }
+
+    /// The filter range (start, length).
+    #[inline(always)]
+    pub fn filt(&self) -> (usize, usize) {
+        (
+            usize::from((self.0[3] >> 16) as u16),
+            usize::from((self.0[3] >> 32) as u16),
+        )
+    }
+
+    /// The application ID index.
+    #[inline(always)]
+    pub fn app(&self) -> Option<u8> {
+        (self.0[1] & P_APP != 0).then_some((self.0[1] >> 56) as u8)
+    }
+}
+
 const F_FWD: u64 = 1;
 const F_TOS: u64 = 2;
 const F_SNDEM: u64 = 8;

@@ -25,7 +25,7 @@ use upf_wire::gtpu::{self, Message, PduSessionInfo};
 use upf_wire::icmp::{self, NdRepr};
 use upf_wire::{dns, ipv4, ipv6, udp};
 
-use crate::compile::{CFar, CPdr, CompiledSession, Dir, Egress, NONE};
+use crate::compile::{CFar, CPdr, CompiledSession, Dir, Egress, PdrView, NONE};
 use crate::filter::CFilter;
 use crate::filter::UeAddrs;
 use crate::meter::{self, UrrState};
@@ -896,19 +896,20 @@ impl<B: PacketBuf> Worker<B> {
         let cells = sess.cells().get(range).unwrap_or(&[]);
         let filters = sess.filter_cells();
         for (k, c) in cells.iter().enumerate() {
-            let p = CPdr::decode(c);
-            if let (Some(want), Some(t)) = (p.teid, teid) {
+            let p = PdrView(c);
+            if let (Some(want), Some(t)) = (p.teid(), teid) {
                 if want != t {
                     continue;
                 }
             }
-            if p.qfi_mask != 0 && p.qfi_mask & qbit == 0 {
+            let qm = p.qfi_mask();
+            if qm != 0 && qm & qbit == 0 {
                 continue;
             }
-            if p.ue_check && !ue_matches(ue, &ip.addrs, dir) && !in_framed(sess, &ip.addrs, dir) {
+            if p.ue_check() && !ue_matches(ue, &ip.addrs, dir) && !in_framed(sess, &ip.addrs, dir) {
                 continue;
             }
-            let (start, len) = (usize::from(p.filt.0), usize::from(p.filt.1));
+            let (start, len) = p.filt();
             if len != 0 {
                 let mut hit = false;
                 for fc in filters.get(start..start + len).unwrap_or(&[]) {
@@ -926,7 +927,7 @@ impl<B: PacketBuf> Worker<B> {
                     continue;
                 }
             }
-            if let Some(app) = p.app {
+            if let Some(app) = p.app() {
                 let Some(name) = sess.apps().get(usize::from(app)) else {
                     continue;
                 };
@@ -934,7 +935,7 @@ impl<B: PacketBuf> Worker<B> {
                     continue;
                 }
             }
-            return Some((base + k, p));
+            return Some((base + k, CPdr::decode(c)));
         }
         None
     }
