@@ -254,18 +254,11 @@ struct Tunnelled {
     inner_len: usize,
 }
 
-/// Prefetches the cells a packet of `dir` will read: the whole session
-/// (a few consecutive lines), skipping the other direction's PDRs.
+/// Prefetches the cells a packet will read: the session's cells from the
+/// start (PDRs, filters, QERs, URRs, FARs, tunnels follow each other).
 #[inline(always)]
-fn prefetch_rules(sess: &CompiledSession, dir: Dir) {
-    let cells = sess.cells();
-    let r = sess.pdr_range(dir);
-    if let Some(c) = cells.get(r.clone()) {
-        prefetch::read_all(c, 2);
-    }
-    if let Some(rest) = cells.get(sess.n_pdrs()..) {
-        prefetch::read_all(rest, 12);
-    }
+fn prefetch_rules(sess: &CompiledSession) {
+    prefetch::read_all(sess.cells(), 12);
 }
 
 /// Where processed packets go.
@@ -503,11 +496,7 @@ impl<B: PacketBuf> Worker<B> {
                 }
                 if let Some(j) = k.checked_sub(2 * d).filter(|&j| j < n) {
                     if let Some(sess) = self.local(slots[j]) {
-                        let dir = match stage[j] {
-                            Stage::Up { .. } => Dir::Uplink,
-                            _ => Dir::Downlink,
-                        };
-                        prefetch_rules(sess, dir);
+                        prefetch_rules(sess);
                     }
                 }
             }

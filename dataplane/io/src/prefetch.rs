@@ -22,12 +22,9 @@ pub fn read_all<T: ?Sized>(r: &T, max_lines: usize) {
     // The lines the object touches, from the one holding its first byte.
     let first = p as usize & !(LINE - 1);
     let end = p as usize + size.max(1);
-    let mut a = first;
-    let mut n = 0;
-    while a < end && n < max_lines {
-        line(a as *const u8);
-        a += LINE;
-        n += 1;
+    let n = end.div_ceil(LINE) - first / LINE;
+    for i in 0..n.min(max_lines) {
+        line((first + i * LINE) as *const u8);
     }
 }
 
