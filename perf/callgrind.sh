@@ -12,7 +12,7 @@
 # sessions is outside the collected function anyway) and without the
 # loop's fixed costs. Prints one line per run and the result; --json prints
 # the result as JSON. --annotate keeps the 2P profile and prints the top
-# functions (cg_annotate).
+# functions (callgrind_annotate).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 sessions=1000 dir=ul dist=uniform packets=200000 annotate=0 json=0 extra=()
@@ -39,7 +39,7 @@ ir_of() { # packets -> Ir inside measured_loop
   valgrind --tool=callgrind --callgrind-out-file="$out" --collect-atstart=no \
     --toggle-collect='*measured_loop*' \
     "$bin" --sessions "$sessions" --direction "$dir" --dist "$dist" \
-    --packets "$n" --warmup 0 --seconds 100000 "${extra[@]}" >"$tmp/log.$n" 2>"$tmp/err.$n" \
+    --packets "$n" --warmup 0 --seconds 100000 --no-hugepages "${extra[@]}" >"$tmp/log.$n" 2>"$tmp/err.$n" \
     || { cat "$tmp/err.$n" >&2; exit 1; }
   awk '/^summary:/ {print $2}' "$out"
 }
@@ -55,5 +55,5 @@ else
   echo "  instructions per packet: $per"
 fi
 if [ "$annotate" = 1 ]; then
-  cg_annotate "$tmp/cg.$((2 * packets))" 2>/dev/null | head -60
+  callgrind_annotate "$tmp/cg.$((2 * packets))" 2>/dev/null | sed -n "20,60p"
 fi

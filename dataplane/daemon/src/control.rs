@@ -507,15 +507,15 @@ impl<B: PacketBuf> Control<B> {
         let workers = self.workers();
         // Redirect entries for keys that land on another worker.
         let mut redirects = Vec::new();
-        for &t in compiled.teids.iter() {
+        for &t in compiled.teids() {
             let nat = placement::natural_worker_teid(t, workers);
             if nat != owner {
                 redirects.push((nat, LookupKey::Teid(t)));
             }
         }
-        if let Some((net, _)) = compiled.ue.v6 {
+        if let Some((net, _)) = compiled.ue.v6() {
             let nat = placement::natural_worker_v6(&std::net::Ipv6Addr::from(net), workers);
-            if nat != owner && compiled.ue_v6_len <= 64 {
+            if nat != owner && compiled.ue.v6_len().unwrap_or(0) <= 64 {
                 redirects.push((nat, LookupKey::Ue6((net >> 64) as u64)));
             }
         }

@@ -1,57 +1,72 @@
 //! Turning a [`SessionRules`] set into the worker's representation. Runs on
 //! the control thread: every allocation of a rule update happens here.
+//!
+//! A compiled session is laid out for the per-packet path and for memory:
+//! a small header (UE addresses, counts) and one array of 32-byte
+//! [`Cell`]s holding, in this order, the PDRs (uplink ones first, each
+//! direction in precedence order), the SDF filters, the QERs (two cells
+//! each), the URRs (seven cells each) and the FARs. A packet reads a few
+//! consecutive cache lines of one allocation, which the burst pipeline
+//! prefetches as a range. PDRs, filters and FARs are decoded from their
+//! cell into small `Copy` structs ([`CPdr`], [`CFilter`], [`CFar`]); QERs
+//! and URRs are updated in place ([`crate::meter`]). Filter lists shared by
+//! several PDRs (an uplink and a downlink PDR of one QoS flow carry the same
+//! list) are compiled once. Tunnels are compact [`TunnelHeader`]s; the
+//! rare parts (framed routes, application IDs, filter extensions,
+//! duplication targets, more than two TEIDs) live in one optional box.
 
 use std::net::IpAddr;
+use std::ops::Range;
 
 use upf_io::PortId;
 use upf_rules::placement;
 use upf_rules::{
-    ApplyAction, Bar, Interface, OuterHeaderKind, OuterHeaderRemoval, RuleError, RuleErrorReason,
-    RuleKind, SessionRules,
+    ApplyAction, Bar, Interface, IpPrefix, OuterHeaderKind, OuterHeaderRemoval, RuleError,
+    RuleErrorReason, RuleKind, SessionRules,
 };
-use upf_wire::ethernet::EthernetRepr;
-use upf_wire::fast::{EncapSpec, EncapTemplate};
+use upf_wire::fast::{EncapSpec, TunnelHeader};
 use upf_wire::gtpu::PduSessionInfo;
 
-use crate::filter::{CFilter, UeAddrs};
-use crate::meter::{QerState, UrrState};
+use crate::filter::{CFilter, FilterExt, UeAddrs};
+pub use crate::meter::Cell;
+use crate::meter::{QerState, UrrState, QER_CELLS, URR_CELLS};
 use crate::topo::{Role, Topology};
 
+/// Most QERs (and, separately, URRs) one PDR may name.
+pub const MAX_PER_PDR: usize = 4;
+/// Marks the end of a PDR's QER or URR list.
+pub const NONE: u8 = u8::MAX;
+
 /// Where a FAR sends packets.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Egress {
     /// Egress port.
     pub port: PortId,
     /// The destination interface of the FAR.
     pub dest: Interface,
-    /// Outer header to build (GTP-U), with placeholder MACs: the worker
-    /// writes the next hop's MAC per packet.
-    pub encap: Option<EncapTemplate>,
-    /// The IP next hop for `encap` (the peer itself or a gateway).
-    pub next_hop: Option<IpAddr>,
     /// Transport level marking: TOS/TC for the outer header (or the packet
     /// itself when not encapsulated).
     pub tos: Option<u8>,
-    /// Remote tunnel (peer address, TEID) when encapsulating.
-    pub tunnel: Option<(IpAddr, u32)>,
+    /// The IP next hop for the tunnel (the peer itself or a gateway).
+    pub next_hop: Option<IpAddr>,
+    /// Index of the GTP-U outer headers in [`CompiledSession::tunnels`],
+    /// when encapsulating.
+    pub tunnel: Option<u8>,
 }
 
 /// A compiled FAR.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CFar {
     /// FAR ID.
     pub id: u32,
     /// Apply Action flags.
     pub action: ApplyAction,
-    /// Forwarding target (FORW).
-    pub fwd: Option<Egress>,
-    /// Duplication targets (DUPL).
-    pub dup: Box<[Egress]>,
     /// Send an End Marker on the previous tunnel when this FAR replaces it.
     pub send_end_marker: bool,
-    /// A copy of another FAR of the same ID with the PDU Session Container
-    /// of another QoS flow (same tunnel).
-    pub variant: bool,
+    /// Forwarding target (FORW).
+    pub fwd: Option<Egress>,
+    /// Duplication targets (DUPL): a range of [`CompiledSession::dups`].
+    pub dup: (u16, u8),
 }
 
 /// Direction of a PDR, from its source interface.
@@ -64,109 +79,581 @@ pub enum Dir {
 }
 
 /// A compiled PDR.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CPdr {
-    /// PDR ID.
-    pub id: u16,
-    /// Precedence (lower first).
-    pub precedence: u32,
-    /// Direction.
-    pub dir: Dir,
+    /// Allowed QFIs as a bit mask (bit n = QFI n); 0 for any.
+    pub qfi_mask: u64,
     /// Local TEID the PDR is bound to (uplink), `None` for all of the
     /// session's TEIDs.
     pub teid: Option<u32>,
-    /// Allowed QFIs as a bit mask (bit n = QFI n); 0 for any.
-    pub qfi_mask: u64,
+    /// PDR ID.
+    pub id: u16,
+    /// Direction.
+    pub dir: Dir,
     /// Check the UE address (source for uplink, destination for downlink).
     pub ue_check: bool,
-    /// SDF filters (any must match); empty matches all.
-    pub filters: Box<[CFilter]>,
-    /// Application ID (matched through the worker's PFD table).
-    pub app_id: Option<Box<str>>,
+    /// Index of the FAR.
+    pub far: u8,
+    /// The PDR's SDF filters: filters `start..start + len` of the session
+    /// (any must match; none matches all).
+    pub filt: (u16, u16),
+    /// Indices of QERs, [`NONE`]-terminated.
+    pub qers: [u8; MAX_PER_PDR],
+    /// Indices of URRs, [`NONE`]-terminated.
+    pub urrs: [u8; MAX_PER_PDR],
+    /// Index of the application ID in [`CompiledSession::apps`], if any.
+    pub app: Option<u8>,
     /// Outer header removal.
     pub ohr: Option<OuterHeaderRemoval>,
-    /// Index of the FAR in [`CompiledSession::fars`].
-    pub far: u16,
-    /// Indices of QERs.
-    pub qers: Box<[u8]>,
-    /// Indices of URRs.
-    pub urrs: Box<[u8]>,
+    /// The PDU Session Container contents of the PDR's QoS flow (QFI, RQI,
+    /// PPI of its first QER with a QFI), written into N3 downlink headers.
+    pub psc: Option<(u8, bool, Option<u8>)>,
 }
 
-/// A session ready for a worker.
+const OHRS: [OuterHeaderRemoval; 9] = [
+    OuterHeaderRemoval::GtpuUdpIpv4,
+    OuterHeaderRemoval::GtpuUdpIpv6,
+    OuterHeaderRemoval::UdpIpv4,
+    OuterHeaderRemoval::UdpIpv6,
+    OuterHeaderRemoval::Ipv4,
+    OuterHeaderRemoval::Ipv6,
+    OuterHeaderRemoval::GtpuUdpIp,
+    OuterHeaderRemoval::VlanStag,
+    OuterHeaderRemoval::StagCtag,
+];
+
+const P_TEID: u64 = 1 << 32;
+const P_UL: u64 = 1 << 33;
+const P_UE: u64 = 1 << 34;
+const P_APP: u64 = 1 << 35;
+const P_OHR: u64 = 1 << 36;
+
+impl CPdr {
+    /// The QER indices.
+    #[inline]
+    pub fn qer_list(&self) -> impl Iterator<Item = usize> + '_ {
+        self.qers
+            .iter()
+            .take_while(|&&q| q != NONE)
+            .map(|&q| usize::from(q))
+    }
+
+    /// The URR indices.
+    #[inline]
+    pub fn urr_list(&self) -> impl Iterator<Item = usize> + '_ {
+        self.urrs
+            .iter()
+            .take_while(|&&u| u != NONE)
+            .map(|&u| usize::from(u))
+    }
+
+    /// The PDR as a cell.
+    pub fn encode(&self) -> Cell {
+        let ohr = self
+            .ohr
+            .and_then(|o| OHRS.iter().position(|x| *x == o))
+            .map_or(0, |i| P_OHR | ((i as u64) << 37));
+        let w1 = u64::from(self.teid.unwrap_or(0))
+            | if self.teid.is_some() { P_TEID } else { 0 }
+            | if self.dir == Dir::Uplink { P_UL } else { 0 }
+            | if self.ue_check { P_UE } else { 0 }
+            | self.app.map_or(0, |a| P_APP | (u64::from(a) << 56))
+            | ohr
+            | (u64::from(self.far) << 48);
+        [
+            self.qfi_mask,
+            w1,
+            u64::from(u32::from_le_bytes(self.qers))
+                | (u64::from(u32::from_le_bytes(self.urrs)) << 32),
+            u64::from(self.id)
+                | (u64::from(self.filt.0) << 16)
+                | (u64::from(self.filt.1) << 32)
+                | (psc_bits(self.psc) << 48),
+        ]
+    }
+
+    /// The PDR from its cell.
+    #[inline(always)]
+    pub fn decode(c: &Cell) -> CPdr {
+        let w1 = c[1];
+        CPdr {
+            qfi_mask: c[0],
+            teid: (w1 & P_TEID != 0).then_some(w1 as u32),
+            id: c[3] as u16,
+            dir: if w1 & P_UL != 0 {
+                Dir::Uplink
+            } else {
+                Dir::Downlink
+            },
+            ue_check: w1 & P_UE != 0,
+            far: (w1 >> 48) as u8,
+            filt: ((c[3] >> 16) as u16, (c[3] >> 32) as u16),
+            qers: (c[2] as u32).to_le_bytes(),
+            urrs: ((c[2] >> 32) as u32).to_le_bytes(),
+            app: (w1 & P_APP != 0).then_some((w1 >> 56) as u8),
+            ohr: if w1 & P_OHR != 0 {
+                OHRS.get(((w1 >> 37) & 0xf) as usize).copied()
+            } else {
+                None
+            },
+            psc: psc_from_bits(c[3] >> 48),
+        }
+    }
+}
+
+/// PSC bits: QFI (6), RQI (1), has QFI (1), PPI (3), has PPI (1).
+fn psc_bits(p: Psc) -> u64 {
+    match p {
+        None => 0,
+        Some((qfi, rqi, ppi)) => {
+            u64::from(qfi & 0x3f)
+                | (u64::from(rqi) << 6)
+                | (1 << 7)
+                | ppi.map_or(0, |v| (u64::from(v & 7) << 8) | (1 << 11))
+        }
+    }
+}
+
+#[inline(always)]
+fn psc_from_bits(b: u64) -> Psc {
+    (b & (1 << 7) != 0).then(|| {
+        (
+            (b & 0x3f) as u8,
+            b & (1 << 6) != 0,
+            (b & (1 << 11) != 0).then_some(((b >> 8) & 7) as u8),
+        )
+    })
+}
+
+/// The fields of a PDR cell that classification reads, without decoding
+/// the rest.
+#[derive(Clone, Copy, Debug)]
+pub struct PdrView<'a>(pub &'a Cell);
+
+impl PdrView<'_> {
+    /// The local TEID the PDR is bound to.
+    #[inline(always)]
+    pub fn teid(&self) -> Option<u32> {
+        (self.0[1] & P_TEID != 0).then_some(self.0[1] as u32)
+    }
+
+    /// The QFI mask (0 for any).
+    #[inline(always)]
+    pub fn qfi_mask(&self) -> u64 {
+        self.0[0]
+    }
+
+    /// The UE address is checked.
+    #[inline(always)]
+    pub fn ue_check(&self) -> bool {
+        self.0[1] & P_UE != 0
+    }
+
+    /// The filter range (start, length).
+    #[inline(always)]
+    pub fn filt(&self) -> (usize, usize) {
+        (
+            usize::from((self.0[3] >> 16) as u16),
+            usize::from((self.0[3] >> 32) as u16),
+        )
+    }
+
+    /// The application ID index.
+    #[inline(always)]
+    pub fn app(&self) -> Option<u8> {
+        (self.0[1] & P_APP != 0).then_some((self.0[1] >> 56) as u8)
+    }
+}
+
+const F_FWD: u64 = 1;
+const F_TOS: u64 = 2;
+const F_SNDEM: u64 = 8;
+const F_TUNNEL: u64 = 16;
+const F_NH4: u64 = 32;
+const F_NH6: u64 = 64;
+
+impl CFar {
+    /// The FAR as a cell.
+    pub fn encode(&self) -> Cell {
+        let e = self.fwd;
+        let mut flags = 0;
+        if self.send_end_marker {
+            flags |= F_SNDEM;
+        }
+        let (mut w2, mut w3) = (0, 0);
+        let (mut port, mut dest, mut tos, mut tunnel) = (0u64, 0u64, 0u64, 0u64);
+        if let Some(e) = e {
+            flags |= F_FWD;
+            port = u64::from(e.port);
+            dest = u64::from(e.dest.value());
+            if let Some(t) = e.tos {
+                flags |= F_TOS;
+                tos = u64::from(t);
+            }
+            if let Some(t) = e.tunnel {
+                flags |= F_TUNNEL;
+                tunnel = u64::from(t);
+            }
+            match e.next_hop {
+                Some(IpAddr::V4(a)) => {
+                    flags |= F_NH4;
+                    w2 = u64::from(u32::from(a));
+                }
+                Some(IpAddr::V6(a)) => {
+                    flags |= F_NH6;
+                    let v = u128::from(a);
+                    w2 = (v >> 64) as u64;
+                    w3 = v as u64;
+                }
+                None => {}
+            }
+        }
+        [
+            u64::from(self.id) | (u64::from(self.action.0) << 32) | (port << 48),
+            flags
+                | (dest << 8)
+                | (tos << 16)
+                | (tunnel << 24)
+                | (u64::from(self.dup.0) << 32)
+                | (u64::from(self.dup.1) << 48),
+            w2,
+            w3,
+        ]
+    }
+
+    /// The FAR from its cell.
+    #[inline(always)]
+    pub fn decode(c: &Cell) -> CFar {
+        let w1 = c[1];
+        let fwd = if w1 & F_FWD == 0 {
+            None
+        } else {
+            Some(Egress {
+                port: (c[0] >> 48) as u16,
+                dest: Interface::from_value(((w1 >> 8) & 0xff) as u8).unwrap_or(Interface::Core),
+                tos: (w1 & F_TOS != 0).then_some((w1 >> 16) as u8),
+                next_hop: if w1 & F_NH4 != 0 {
+                    Some(IpAddr::V4((c[2] as u32).into()))
+                } else if w1 & F_NH6 != 0 {
+                    Some(IpAddr::V6(
+                        ((u128::from(c[2]) << 64) | u128::from(c[3])).into(),
+                    ))
+                } else {
+                    None
+                },
+                tunnel: (w1 & F_TUNNEL != 0).then_some((w1 >> 24) as u8),
+            })
+        };
+        CFar {
+            id: c[0] as u32,
+            action: ApplyAction((c[0] >> 32) as u16),
+            send_end_marker: w1 & F_SNDEM != 0,
+            fwd,
+            dup: ((w1 >> 32) as u16, (w1 >> 48) as u8),
+        }
+    }
+}
+
+/// Where each kind of rule sits in [`CompiledSession`]'s cells.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Layout {
+    n_ul: u16,
+    n_pdr: u16,
+    filt: u16,
+    n_filt: u16,
+    qer: u16,
+    n_qer: u16,
+    urr: u16,
+    n_urr: u16,
+    far: u16,
+    n_far: u16,
+    tun: u16,
+    n_tun: u16,
+}
+
+/// Cells of one tunnel header.
+const TUNNEL_CELLS: usize = 2;
+
+/// The parts of a session most sessions do not have.
+#[derive(Debug, Default)]
+struct Rare {
+    framed: Box<[IpPrefix]>,
+    apps: Box<[Box<str>]>,
+    exts: Box<[FilterExt]>,
+    dups: Box<[Egress]>,
+    teids: Box<[u32]>,
+}
+
+/// A session ready for a worker. The first fields are the ones every
+/// packet reads.
 #[derive(Debug)]
+#[repr(C)]
 pub struct CompiledSession {
-    /// UP SEID.
-    pub seid: u64,
-    /// Owner worker.
-    pub owner: u32,
-    /// PDRs in precedence order.
-    pub pdrs: Box<[CPdr]>,
-    /// FARs.
-    pub fars: Box<[CFar]>,
-    /// QERs with their buckets.
-    pub qers: Box<[QerState]>,
-    /// URRs with their measurements.
-    pub urrs: Box<[UrrState]>,
-    /// BAR.
-    pub bar: Option<Bar>,
-    /// Local TEIDs of the session (uplink lookup keys).
-    pub teids: Box<[u32]>,
     /// UE addresses (downlink lookup keys and `assigned`).
     pub ue: UeAddrs,
-    /// UE IPv6 prefix length, when a v6 address is set.
-    pub ue_v6_len: u8,
-    /// Framed routes (downlink longest-prefix keys).
-    pub framed: Box<[upf_rules::IpPrefix]>,
-    /// Install generation (bumped by the worker).
-    pub generation: u32,
+    cells: Box<[Cell]>,
+    lay: Layout,
     /// A downlink data report was raised for the current buffering episode.
     pub dl_reported: bool,
+    n_teids: u8,
+    /// Owner worker.
+    pub owner: u32,
+    teid_inline: [u32; 2],
+    /// UP SEID.
+    pub seid: u64,
+    /// Install generation (bumped by the worker).
+    pub generation: u32,
+    /// BAR.
+    pub bar: Option<Bar>,
+    rare: Option<Box<Rare>>,
 }
 
 impl CompiledSession {
-    /// Approximate heap bytes of this session (memory accounting).
-    pub fn heap_bytes(&self) -> usize {
-        use std::mem::size_of;
-        let pdrs: usize = self
-            .pdrs
-            .iter()
-            .map(|p| {
-                size_of::<CPdr>()
-                    + p.filters.len() * size_of::<CFilter>()
-                    + p.filters.iter().map(|f| f.heap_bytes()).sum::<usize>()
-                    + p.qers.len()
-                    + p.urrs.len()
-                    + p.app_id.as_ref().map_or(0, |a| a.len())
-            })
-            .sum();
-        size_of::<CompiledSession>()
-            + pdrs
-            + self.fars.len() * size_of::<CFar>()
-            + self
-                .fars
-                .iter()
-                .map(|f| f.dup.len() * size_of::<Egress>())
-                .sum::<usize>()
-            + self.qers.len() * size_of::<QerState>()
-            + self.urrs.len() * size_of::<UrrState>()
-            + self
-                .urrs
-                .iter()
-                .map(|u| u.rule.linked_urr_ids.len() * 4)
-                .sum::<usize>()
-            + self.teids.len() * 4
-            + self.framed.len() * size_of::<upf_rules::IpPrefix>()
+    /// The cells (for prefetching).
+    #[inline(always)]
+    pub fn cells(&self) -> &[Cell] {
+        &self.cells
     }
 
-    /// Index of the FAR with this ID (its base, not a QoS flow variant).
+    /// Indices (into [`CompiledSession::pdr`]) of the PDRs of one
+    /// direction, in precedence order.
+    #[inline(always)]
+    pub fn pdr_range(&self, dir: Dir) -> Range<usize> {
+        match dir {
+            Dir::Uplink => 0..usize::from(self.lay.n_ul),
+            Dir::Downlink => usize::from(self.lay.n_ul)..usize::from(self.lay.n_pdr),
+        }
+    }
+
+    /// Number of PDRs.
+    pub fn n_pdrs(&self) -> usize {
+        usize::from(self.lay.n_pdr)
+    }
+
+    /// PDR `i`.
+    #[inline(always)]
+    pub fn pdr(&self, i: usize) -> Option<CPdr> {
+        if i >= usize::from(self.lay.n_pdr) {
+            return None;
+        }
+        self.cells.get(i).map(CPdr::decode)
+    }
+
+    /// All PDRs.
+    pub fn pdrs(&self) -> impl Iterator<Item = CPdr> + '_ {
+        (0..self.n_pdrs()).filter_map(|i| self.pdr(i))
+    }
+
+    /// Filter `i` of the session.
+    #[inline(always)]
+    pub fn filter(&self, i: usize) -> Option<CFilter> {
+        if i >= usize::from(self.lay.n_filt) {
+            return None;
+        }
+        self.cells
+            .get(usize::from(self.lay.filt) + i)
+            .map(CFilter::decode)
+    }
+
+    /// The cells of the session's filters.
+    #[inline(always)]
+    pub fn filter_cells(&self) -> &[Cell] {
+        let s = usize::from(self.lay.filt);
+        self.cells
+            .get(s..s + usize::from(self.lay.n_filt))
+            .unwrap_or(&[])
+    }
+
+    /// The extensions of the session's filters.
+    #[inline]
+    pub fn filter_exts(&self) -> &[FilterExt] {
+        self.rare.as_deref().map_or(&[], |r| &r.exts)
+    }
+
+    /// Number of QERs.
+    pub fn n_qers(&self) -> usize {
+        usize::from(self.lay.n_qer)
+    }
+
+    /// The cells of QER `i`.
+    #[inline(always)]
+    pub fn qer_cells(&mut self, i: usize) -> Option<&mut [Cell; QER_CELLS]> {
+        if i >= usize::from(self.lay.n_qer) {
+            return None;
+        }
+        let s = usize::from(self.lay.qer) + i * QER_CELLS;
+        self.cells
+            .get_mut(s..s + QER_CELLS)
+            .and_then(|c| c.try_into().ok())
+    }
+
+    /// QER `i`, decoded.
+    pub fn qer(&self, i: usize) -> Option<QerState> {
+        if i >= usize::from(self.lay.n_qer) {
+            return None;
+        }
+        let s = usize::from(self.lay.qer) + i * QER_CELLS;
+        let c: &[Cell; QER_CELLS] = self.cells.get(s..s + QER_CELLS)?.try_into().ok()?;
+        Some(QerState::decode(c))
+    }
+
+    /// Replaces QER `i`'s state.
+    pub fn set_qer(&mut self, i: usize, q: &QerState) {
+        if let Some(c) = self.qer_cells(i) {
+            *c = q.encode();
+        }
+    }
+
+    /// Number of URRs.
+    pub fn n_urrs(&self) -> usize {
+        usize::from(self.lay.n_urr)
+    }
+
+    /// The cells of URR `i`.
+    #[inline(always)]
+    pub fn urr_cells(&mut self, i: usize) -> Option<&mut [Cell; URR_CELLS]> {
+        if i >= usize::from(self.lay.n_urr) {
+            return None;
+        }
+        let s = usize::from(self.lay.urr) + i * URR_CELLS;
+        self.cells
+            .get_mut(s..s + URR_CELLS)
+            .and_then(|c| c.try_into().ok())
+    }
+
+    /// The cells of URR `i`, read-only.
+    #[inline(always)]
+    pub fn urr_cells_ref(&self, i: usize) -> Option<&[Cell; URR_CELLS]> {
+        if i >= usize::from(self.lay.n_urr) {
+            return None;
+        }
+        let s = usize::from(self.lay.urr) + i * URR_CELLS;
+        self.cells
+            .get(s..s + URR_CELLS)
+            .and_then(|c| c.try_into().ok())
+    }
+
+    /// URR `i`, decoded.
+    pub fn urr(&self, i: usize) -> Option<UrrState> {
+        self.urr_cells_ref(i).map(UrrState::decode)
+    }
+
+    /// Replaces URR `i`'s state.
+    pub fn set_urr(&mut self, i: usize, u: &UrrState) {
+        if let Some(c) = self.urr_cells(i) {
+            *c = u.encode();
+        }
+    }
+
+    /// Every URR, decoded.
+    pub fn urrs(&self) -> impl Iterator<Item = UrrState> + '_ {
+        (0..self.n_urrs()).filter_map(|i| self.urr(i))
+    }
+
+    /// Number of FARs.
+    pub fn n_fars(&self) -> usize {
+        usize::from(self.lay.n_far)
+    }
+
+    /// FAR `i`.
+    #[inline(always)]
+    pub fn far(&self, i: usize) -> Option<CFar> {
+        if i >= usize::from(self.lay.n_far) {
+            return None;
+        }
+        self.cells
+            .get(usize::from(self.lay.far) + i)
+            .map(CFar::decode)
+    }
+
+    /// All FARs.
+    pub fn fars(&self) -> impl Iterator<Item = CFar> + '_ {
+        (0..self.n_fars()).filter_map(|i| self.far(i))
+    }
+
+    /// Index of the FAR with this ID.
     pub fn far_index(&self, id: u32) -> Option<usize> {
-        self.fars.iter().position(|f| f.id == id && !f.variant)
+        (0..self.n_fars()).find(|&i| self.far(i).is_some_and(|f| f.id == id))
+    }
+
+    /// The duplication targets of a FAR.
+    pub fn dups(&self, f: &CFar) -> &[Egress] {
+        let (s, n) = (usize::from(f.dup.0), usize::from(f.dup.1));
+        self.rare
+            .as_deref()
+            .and_then(|r| r.dups.get(s..s + n))
+            .unwrap_or(&[])
+    }
+
+    /// The outer headers an egress builds.
+    #[inline(always)]
+    pub fn tunnel(&self, e: &Egress) -> Option<TunnelHeader> {
+        let i = usize::from(e.tunnel?);
+        if i >= usize::from(self.lay.n_tun) {
+            return None;
+        }
+        let s = usize::from(self.lay.tun) + i * TUNNEL_CELLS;
+        let c = self.cells.get(s..s + TUNNEL_CELLS)?;
+        let w = [
+            c[0][0], c[0][1], c[0][2], c[0][3], c[1][0], c[1][1], c[1][2], c[1][3],
+        ];
+        Some(TunnelHeader::from_words(&w))
+    }
+
+    /// The remote end of an egress's tunnel (peer address, TEID).
+    pub fn tunnel_id(&self, e: &Egress) -> Option<(IpAddr, u32)> {
+        self.tunnel(e).map(|t| (t.dst(), t.teid()))
+    }
+
+    /// Local TEIDs of the session (uplink lookup keys).
+    pub fn teids(&self) -> &[u32] {
+        match self.rare.as_deref() {
+            Some(r) if !r.teids.is_empty() => &r.teids,
+            _ => &self.teid_inline[..usize::from(self.n_teids).min(2)],
+        }
+    }
+
+    /// Framed routes (downlink longest-prefix keys).
+    pub fn framed(&self) -> &[IpPrefix] {
+        self.rare.as_deref().map_or(&[], |r| &r.framed)
+    }
+
+    /// Application IDs the PDRs name.
+    #[inline]
+    pub fn apps(&self) -> &[Box<str>] {
+        self.rare.as_deref().map_or(&[], |r| &r.apps)
+    }
+
+    /// Bytes this session occupies: the session itself and every allocation
+    /// it owns (memory accounting; allocator overhead not included).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        size_of::<CompiledSession>()
+            + self.cells.len() * size_of::<Cell>()
+            + self.rare.as_deref().map_or(0, |r| {
+                size_of::<Rare>()
+                    + r.framed.len() * size_of::<IpPrefix>()
+                    + r.apps
+                        .iter()
+                        .map(|a| a.len() + size_of::<Box<str>>())
+                        .sum::<usize>()
+                    + r.exts.iter().map(FilterExt::heap_bytes).sum::<usize>()
+                    + r.dups.len() * size_of::<Egress>()
+                    + r.teids.len() * 4
+            })
     }
 }
 
 fn rule_err(kind: RuleKind, id: u32, reason: RuleErrorReason) -> RuleError {
     RuleError { kind, id, reason }
+}
+
+fn too_many(kind: RuleKind, id: u32, what: &str) -> RuleError {
+    rule_err(
+        kind,
+        id,
+        RuleErrorReason::Invalid(format!("too many {what}")),
+    )
 }
 
 fn role_for(dest: Interface) -> Role {
@@ -178,10 +665,7 @@ fn role_for(dest: Interface) -> Role {
     }
 }
 
-/// Placeholder MAC written into templates until the worker fills in the
-/// next hop's address per packet.
-const ZERO_MAC: [u8; 6] = [0; 6];
-
+/// An egress and, when it encapsulates, its outer headers.
 fn egress(
     topo: &Topology,
     far_id: u32,
@@ -189,8 +673,8 @@ fn egress(
     ni: Option<&str>,
     ohc: Option<&upf_rules::OuterHeaderCreation>,
     tlm: Option<u16>,
-    qfi: Option<(u8, bool, Option<u8>)>,
-) -> Result<Egress, RuleError> {
+    qfi: Psc,
+) -> Result<(Egress, Option<TunnelHeader>), RuleError> {
     let no_route = || {
         rule_err(
             RuleKind::Far,
@@ -201,14 +685,16 @@ fn egress(
     let tos = tlm.map(|v| (v >> 8) as u8);
     let Some(ohc) = ohc else {
         let port = topo.egress(ni, role_for(dest)).ok_or_else(no_route)?;
-        return Ok(Egress {
-            port: port.id,
-            dest,
-            encap: None,
-            next_hop: None,
-            tos,
-            tunnel: None,
-        });
+        return Ok((
+            Egress {
+                port: port.id,
+                dest,
+                tos,
+                next_hop: None,
+                tunnel: None,
+            },
+            None,
+        ));
     };
     let peer: IpAddr = match ohc.kind {
         OuterHeaderKind::GtpuUdpIpv4 | OuterHeaderKind::UdpIpv4 | OuterHeaderKind::Ipv4 => {
@@ -262,12 +748,7 @@ fn egress(
         ));
     }
     let spec = EncapSpec {
-        eth: Some(EthernetRepr {
-            dst: ZERO_MAC,
-            src: port.mac,
-            vlan: port.vlan,
-            ethertype: 0,
-        }),
+        eth: None,
         src,
         dst: peer,
         tos: tos.unwrap_or(0),
@@ -277,15 +758,88 @@ fn egress(
         teid: ohc.teid,
         pdu_session,
     };
-    let encap = EncapTemplate::new(&spec).map_err(|_| no_route())?;
-    Ok(Egress {
-        port: port.id,
-        dest,
-        encap: Some(encap),
-        next_hop,
-        tos,
-        tunnel: Some((peer, ohc.teid)),
-    })
+    let tunnel = TunnelHeader::new(&spec).map_err(|_| no_route())?;
+    Ok((
+        Egress {
+            port: port.id,
+            dest,
+            tos,
+            next_hop,
+            tunnel: None,
+        },
+        Some(tunnel),
+    ))
+}
+
+/// A PDR's PDU Session Container contents: the QFI of its first QER that
+/// names one, with that QER's RQI and PPI.
+type Psc = Option<(u8, bool, Option<u8>)>;
+
+/// Gathers tunnels and duplication targets while FARs compile.
+struct FarBuilder<'a> {
+    topo: &'a Topology,
+    tunnels: Vec<TunnelHeader>,
+    dups: Vec<Egress>,
+}
+
+impl FarBuilder<'_> {
+    fn tunnel(&mut self, far: u32, t: Option<TunnelHeader>) -> Result<Option<u8>, RuleError> {
+        let Some(t) = t else { return Ok(None) };
+        if let Some(i) = self.tunnels.iter().position(|x| *x == t) {
+            return Ok(Some(i as u8));
+        }
+        if self.tunnels.len() >= usize::from(u8::MAX) {
+            return Err(too_many(RuleKind::Far, far, "tunnels"));
+        }
+        self.tunnels.push(t);
+        Ok(Some((self.tunnels.len() - 1) as u8))
+    }
+
+    fn far(&mut self, f: &upf_rules::Far, psc: Psc) -> Result<CFar, RuleError> {
+        let fwd = match (&f.forwarding, f.apply_action.has(ApplyAction::FORW)) {
+            (Some(fp), true) => {
+                let (mut e, t) = egress(
+                    self.topo,
+                    f.id,
+                    fp.destination_interface,
+                    fp.network_instance.as_deref(),
+                    fp.outer_header_creation.as_ref(),
+                    fp.transport_level_marking,
+                    psc,
+                )?;
+                e.tunnel = self.tunnel(f.id, t)?;
+                Some(e)
+            }
+            _ => None,
+        };
+        let dup_start = self.dups.len();
+        if f.apply_action.has(ApplyAction::DUPL) {
+            for d in &f.duplicating {
+                let (mut e, t) = egress(
+                    self.topo,
+                    f.id,
+                    d.destination_interface,
+                    None,
+                    d.outer_header_creation.as_ref(),
+                    d.transport_level_marking,
+                    None,
+                )?;
+                e.tunnel = self.tunnel(f.id, t)?;
+                self.dups.push(e);
+            }
+        }
+        let n = self.dups.len() - dup_start;
+        if self.dups.len() > usize::from(u16::MAX) || n > usize::from(u8::MAX) {
+            return Err(too_many(RuleKind::Far, f.id, "duplicating parameters"));
+        }
+        Ok(CFar {
+            id: f.id,
+            action: f.apply_action,
+            send_end_marker: f.forwarding.as_ref().is_some_and(|p| p.send_end_marker),
+            fwd,
+            dup: (dup_start as u16, n as u8),
+        })
+    }
 }
 
 /// Compiles a validated rule set for the topology. `now` seeds meters.
@@ -295,112 +849,49 @@ pub fn compile(
     now: u64,
 ) -> Result<CompiledSession, RuleError> {
     rules.validate()?;
-    let qers: Vec<QerState> = rules.qers.iter().map(|q| QerState::new(q, now)).collect();
-    let urrs: Vec<UrrState> = rules
-        .urrs
-        .iter()
-        .map(|u| UrrState::new(u.clone(), now))
-        .collect();
-    if qers.len() > 255 || urrs.len() > 255 || rules.fars.len() > u16::MAX as usize {
-        return Err(rule_err(RuleKind::Pdr, 0, RuleErrorReason::DuplicateId));
+    if rules.qers.len() >= usize::from(NONE) || rules.urrs.len() >= usize::from(NONE) {
+        return Err(too_many(RuleKind::Pdr, 0, "QERs or URRs (254 at most)"));
     }
     // The PDU Session Container of an N3 downlink packet carries the QFI of
-    // the QER of the PDR that matched it. A FAR may serve PDRs of several
-    // QoS flows, so each distinct (FAR, QFI) pair gets its own compiled FAR
-    // (a "variant" with the same ID and its own header template).
-    let psc_of_pdr = |p: &upf_rules::Pdr| -> Option<(u8, bool, Option<u8>)> {
+    // the QER of the PDR that matched it: the tunnel header of a FAR is
+    // built with the QFI of the first PDR that uses it, and each PDR keeps
+    // its own QFI to write per packet (a FAR may serve several QoS flows).
+    let psc_of_pdr = |p: &upf_rules::Pdr| -> Psc {
         p.qer_ids
             .iter()
             .filter_map(|q| rules.qers.iter().find(|x| x.id == *q))
             .find_map(|q| q.qfi.map(|f| (f, q.rqi, q.ppi)))
     };
-    let compile_far = |f: &upf_rules::Far,
-                       psc: Option<(u8, bool, Option<u8>)>,
-                       variant: bool|
-     -> Result<CFar, RuleError> {
-        let fwd = match (&f.forwarding, f.apply_action.has(ApplyAction::FORW)) {
-            (Some(fp), true) => Some(egress(
-                topo,
-                f.id,
-                fp.destination_interface,
-                fp.network_instance.as_deref(),
-                fp.outer_header_creation.as_ref(),
-                fp.transport_level_marking,
-                psc,
-            )?),
-            _ => None,
-        };
-        let mut dup = Vec::new();
-        if f.apply_action.has(ApplyAction::DUPL) {
-            for d in &f.duplicating {
-                dup.push(egress(
-                    topo,
-                    f.id,
-                    d.destination_interface,
-                    None,
-                    d.outer_header_creation.as_ref(),
-                    d.transport_level_marking,
-                    None,
-                )?);
-            }
-        }
-        Ok(CFar {
-            id: f.id,
-            action: f.apply_action,
-            fwd,
-            dup: dup.into_boxed_slice(),
-            send_end_marker: f.forwarding.as_ref().is_some_and(|p| p.send_end_marker),
-            variant,
-        })
+    let mut fb = FarBuilder {
+        topo,
+        tunnels: Vec::new(),
+        dups: Vec::new(),
     };
     let mut fars = Vec::with_capacity(rules.fars.len());
-    let mut far_psc = Vec::with_capacity(rules.fars.len());
     for f in &rules.fars {
         let psc = rules
             .pdrs
             .iter()
             .filter(|p| p.far_id == Some(f.id))
             .find_map(psc_of_pdr);
-        fars.push(compile_far(f, psc, false)?);
-        far_psc.push(psc);
+        fars.push(fb.far(f, psc)?);
     }
-    // Index of the compiled FAR (base or variant) each PDR uses.
     let mut pdr_far = Vec::with_capacity(rules.pdrs.len());
     for p in &rules.pdrs {
-        let base = p
+        let far = p
             .far_id
             .and_then(|fid| rules.fars.iter().position(|f| f.id == fid))
             .ok_or_else(|| rule_err(RuleKind::Pdr, u32::from(p.id), RuleErrorReason::MissingFar))?;
-        let psc = psc_of_pdr(p);
-        let encap_to_access = fars[base]
-            .fwd
-            .as_ref()
-            .is_some_and(|e| e.dest == Interface::Access && e.encap.is_some());
-        if !encap_to_access || psc.is_none() || psc == far_psc[base] {
-            pdr_far.push(base);
-            continue;
-        }
-        let existing = (rules.fars.len()..fars.len())
-            .find(|&i| fars[i].id == fars[base].id && far_psc[i] == psc);
-        match existing {
-            Some(i) => pdr_far.push(i),
-            None => {
-                fars.push(compile_far(&rules.fars[base], psc, true)?);
-                far_psc.push(psc);
-                pdr_far.push(fars.len() - 1);
-            }
-        }
+        pdr_far.push(far);
     }
+    if fars.len() > usize::from(u8::MAX) {
+        return Err(too_many(RuleKind::Far, 0, "FARs (255 at most)"));
+    }
+    // Keys and UE addresses first: filters resolve `assigned` with them.
     let mut teids: Vec<u32> = Vec::new();
     let mut ue = UeAddrs::default();
-    let mut ue_v6_len = 0;
     let mut framed = Vec::new();
-    let mut pdrs = Vec::with_capacity(rules.pdrs.len());
-    for (pi, p) in rules.pdrs.iter().enumerate() {
-        let dir = match p.pdi.source_interface {
-            Some(Interface::Access) => Dir::Uplink,
-            _ => Dir::Downlink,
-        };
+    for p in &rules.pdrs {
         if let Some(f) = p.pdi.local_fteid {
             if !teids.contains(&f.teid) {
                 teids.push(f.teid);
@@ -408,12 +899,11 @@ pub fn compile(
         }
         if let Some(u) = p.pdi.ue_ip {
             if let Some(v4) = u.ipv4 {
-                ue.v4 = Some(u32::from(v4));
+                ue.set_v4(u32::from(v4));
             }
             if let Some(v6) = u.ipv6 {
-                if let Some((net, mask)) = v6.v6_net() {
-                    ue.v6 = Some((net, mask));
-                    ue_v6_len = v6.len;
+                if let Some((net, _)) = v6.v6_net() {
+                    ue.set_v6(net, v6.len);
                 }
             }
         }
@@ -422,55 +912,233 @@ pub fn compile(
                 framed.push(*r);
             }
         }
-        let far = pdr_far[pi];
-        let idx = |list: &[u32], all: &[u32]| -> Box<[u8]> {
-            list.iter()
-                .filter_map(|x| all.iter().position(|a| a == x).map(|i| i as u8))
-                .collect()
-        };
-        let qer_ids: Vec<u32> = rules.qers.iter().map(|q| q.id).collect();
-        let urr_ids: Vec<u32> = rules.urrs.iter().map(|u| u.id).collect();
-        let qfi_mask = p.pdi.qfis.iter().fold(0u64, |m, q| m | (1u64 << (q & 63)));
-        pdrs.push(CPdr {
-            id: p.id,
-            precedence: p.precedence,
-            dir,
-            teid: p.pdi.local_fteid.map(|f| f.teid),
-            qfi_mask,
-            ue_check: p.pdi.ue_ip.is_some(),
-            filters: p
-                .pdi
-                .sdf_filters
-                .iter()
-                .map(|f| CFilter::compile(f, dir == Dir::Uplink))
-                .collect(),
-            app_id: p.pdi.application_id.as_deref().map(Into::into),
-            ohr: p.outer_header_removal,
-            far: far as u16,
-            qers: idx(&p.qer_ids, &qer_ids),
-            urrs: idx(&p.urr_ids, &urr_ids),
-        });
     }
-    pdrs.sort_by_key(|p| (p.precedence, p.id));
+    let mut apps: Vec<Box<str>> = Vec::new();
+    let mut filters: Vec<CFilter> = Vec::new();
+    let mut exts: Vec<FilterExt> = Vec::new();
+    // Filter lists already compiled: (source list, start) for sharing.
+    let mut lists: Vec<(&[upf_rules::SdfFilter], u16)> = Vec::new();
+    let qer_ids: Vec<u32> = rules.qers.iter().map(|q| q.id).collect();
+    let urr_ids: Vec<u32> = rules.urrs.iter().map(|u| u.id).collect();
+    let mut pdrs: Vec<(u32, CPdr)> = Vec::with_capacity(rules.pdrs.len());
+    for (pi, p) in rules.pdrs.iter().enumerate() {
+        let id = u32::from(p.id);
+        let dir = match p.pdi.source_interface {
+            Some(Interface::Access) => Dir::Uplink,
+            _ => Dir::Downlink,
+        };
+        let list = &p.pdi.sdf_filters[..];
+        let start = match lists.iter().find(|(l, _)| *l == list) {
+            Some((_, s)) => *s,
+            None => {
+                let s = u16::try_from(filters.len())
+                    .map_err(|_| too_many(RuleKind::Pdr, id, "SDF filters"))?;
+                for f in list {
+                    let c = CFilter::compile_for(f, &ue, &mut exts).map_err(|e| {
+                        rule_err(RuleKind::Pdr, id, RuleErrorReason::Invalid(e.to_string()))
+                    })?;
+                    filters.push(c);
+                }
+                lists.push((list, s));
+                s
+            }
+        };
+        let idx = |ids: &[u32], all: &[u32], what: &str| -> Result<[u8; MAX_PER_PDR], RuleError> {
+            let mut out = [NONE; MAX_PER_PDR];
+            let found: Vec<u8> = ids
+                .iter()
+                .filter_map(|x| all.iter().position(|a| a == x).map(|i| i as u8))
+                .collect();
+            if found.len() > MAX_PER_PDR {
+                return Err(too_many(
+                    RuleKind::Pdr,
+                    id,
+                    &format!("{what} on one PDR ({MAX_PER_PDR} at most)"),
+                ));
+            }
+            out[..found.len()].copy_from_slice(&found);
+            Ok(out)
+        };
+        let app = match p.pdi.application_id.as_deref() {
+            None => None,
+            Some(a) => Some(match apps.iter().position(|x| &**x == a) {
+                Some(i) => i as u8,
+                None => {
+                    if apps.len() >= usize::from(u8::MAX) {
+                        return Err(too_many(RuleKind::Pdr, id, "application IDs"));
+                    }
+                    apps.push(a.into());
+                    (apps.len() - 1) as u8
+                }
+            }),
+        };
+        let qfi_mask = p.pdi.qfis.iter().fold(0u64, |m, q| m | (1u64 << (q & 63)));
+        pdrs.push((
+            p.precedence,
+            CPdr {
+                qfi_mask,
+                teid: p.pdi.local_fteid.map(|f| f.teid),
+                id: p.id,
+                dir,
+                ue_check: p.pdi.ue_ip.is_some(),
+                far: pdr_far[pi] as u8,
+                filt: (start, list.len() as u16),
+                qers: idx(&p.qer_ids, &qer_ids, "QERs")?,
+                urrs: idx(&p.urr_ids, &urr_ids, "URRs")?,
+                app,
+                ohr: p.outer_header_removal,
+                psc: psc_of_pdr(p),
+            },
+        ));
+    }
+    pdrs.sort_by_key(|(prec, p)| (p.dir != Dir::Uplink, *prec, p.id));
+    let n_ul = pdrs.iter().filter(|(_, p)| p.dir == Dir::Uplink).count();
+    // The cells: PDRs, filters, QERs, URRs, FARs.
+    let n_cells = pdrs.len()
+        + filters.len()
+        + rules.qers.len() * QER_CELLS
+        + rules.urrs.len() * URR_CELLS
+        + fars.len()
+        + fb.tunnels.len() * TUNNEL_CELLS;
+    if n_cells > usize::from(u16::MAX) {
+        return Err(too_many(RuleKind::Pdr, 0, "rules in one session"));
+    }
+    let mut cells: Vec<Cell> = Vec::with_capacity(n_cells);
+    cells.extend(pdrs.iter().map(|(_, p)| p.encode()));
+    let filt = cells.len();
+    cells.extend(filters.iter().map(CFilter::encode));
+    let qer = cells.len();
+    for q in &rules.qers {
+        cells.extend(QerState::new(q, now).encode());
+    }
+    let urr = cells.len();
+    for u in &rules.urrs {
+        cells.extend(UrrState::new(u, now).encode());
+    }
+    let far = cells.len();
+    cells.extend(fars.iter().map(CFar::encode));
+    let tun = cells.len();
+    for t in &fb.tunnels {
+        let w = t.to_words();
+        cells.push([w[0], w[1], w[2], w[3]]);
+        cells.push([w[4], w[5], w[6], w[7]]);
+    }
+    let lay = Layout {
+        n_ul: n_ul as u16,
+        n_pdr: pdrs.len() as u16,
+        filt: filt as u16,
+        n_filt: filters.len() as u16,
+        qer: qer as u16,
+        n_qer: rules.qers.len() as u16,
+        urr: urr as u16,
+        n_urr: rules.urrs.len() as u16,
+        far: far as u16,
+        n_far: fars.len() as u16,
+        tun: tun as u16,
+        n_tun: fb.tunnels.len() as u16,
+    };
     let owner = placement::session_owner(
-        ue.v4,
-        ue.v6.map(|(n, _)| std::net::Ipv6Addr::from(n)).as_ref(),
+        ue.v4(),
+        ue.v6().map(|(n, _)| std::net::Ipv6Addr::from(n)).as_ref(),
         rules.seid,
         topo.workers,
     );
+    let mut teid_inline = [0u32; 2];
+    for (d, t) in teid_inline.iter_mut().zip(teids.iter()) {
+        *d = *t;
+    }
+    let n_teids = teids.len().min(usize::from(u8::MAX)) as u8;
+    let needs_rare = !framed.is_empty()
+        || !apps.is_empty()
+        || !exts.is_empty()
+        || !fb.dups.is_empty()
+        || teids.len() > 2;
+    let rare = needs_rare.then(|| {
+        Box::new(Rare {
+            framed: framed.into_boxed_slice(),
+            apps: apps.into_boxed_slice(),
+            exts: exts.into_boxed_slice(),
+            dups: std::mem::take(&mut fb.dups).into_boxed_slice(),
+            teids: if teids.len() > 2 {
+                teids.into_boxed_slice()
+            } else {
+                Box::default()
+            },
+        })
+    });
     Ok(CompiledSession {
-        seid: rules.seid,
-        owner,
-        pdrs: pdrs.into_boxed_slice(),
-        fars: fars.into_boxed_slice(),
-        qers: qers.into_boxed_slice(),
-        urrs: urrs.into_boxed_slice(),
-        bar: rules.bar,
-        teids: teids.into_boxed_slice(),
         ue,
-        ue_v6_len,
-        framed: framed.into_boxed_slice(),
-        generation: 0,
+        cells: cells.into_boxed_slice(),
+        lay,
         dl_reported: false,
+        n_teids,
+        owner,
+        teid_inline,
+        seid: rules.seid,
+        generation: 0,
+        bar: rules.bar,
+        rare,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_round_trip() {
+        let p = CPdr {
+            qfi_mask: 1 << 9 | 1 << 63,
+            teid: Some(0xdead_beef),
+            id: 0xfffe,
+            dir: Dir::Uplink,
+            ue_check: true,
+            far: 200,
+            filt: (300, 7),
+            qers: [1, 2, NONE, NONE],
+            urrs: [3, NONE, NONE, NONE],
+            app: Some(4),
+            ohr: Some(OuterHeaderRemoval::GtpuUdpIp),
+            psc: Some((9, true, Some(5))),
+        };
+        assert_eq!(CPdr::decode(&p.encode()), p);
+        let q = CPdr {
+            teid: None,
+            dir: Dir::Downlink,
+            ue_check: false,
+            app: None,
+            ohr: None,
+            psc: Some((63, false, None)),
+            ..p
+        };
+        assert_eq!(CPdr::decode(&q.encode()), q);
+        for nh in [
+            None,
+            Some("198.18.6.1".parse().unwrap()),
+            Some("2001:db8::9".parse().unwrap()),
+        ] {
+            let f = CFar {
+                id: 0x8000_0001,
+                action: ApplyAction(ApplyAction::FORW | ApplyAction::DUPL),
+                send_end_marker: true,
+                fwd: Some(Egress {
+                    port: 3,
+                    dest: Interface::SgiLan,
+                    tos: Some(0xb8),
+                    next_hop: nh,
+                    tunnel: Some(2),
+                }),
+                dup: (9, 2),
+            };
+            assert_eq!(CFar::decode(&f.encode()), f);
+        }
+        let f = CFar {
+            id: 1,
+            action: ApplyAction(ApplyAction::DROP),
+            send_end_marker: false,
+            fwd: None,
+            dup: (0, 0),
+        };
+        assert_eq!(CFar::decode(&f.encode()), f);
+    }
 }

@@ -130,6 +130,10 @@ pub struct WorkerStats {
     pub error_indications_sent: u64,
     /// Echo requests answered.
     pub echo_replies: u64,
+    /// Copies sent by FARs that duplicate.
+    pub duplicated_packets: u64,
+    /// End Markers sent (relayed, or for a replaced tunnel).
+    pub end_markers_sent: u64,
     /// ARP/NDP/ICMP answers sent.
     pub control_replies: u64,
     /// Sessions installed on this worker.

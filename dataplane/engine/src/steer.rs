@@ -12,7 +12,7 @@ use upf_rules::steer::{DnsRule, SteerAction, SteeringRule};
 use upf_rules::{Pfd, SdfFilter};
 use upf_wire::fast::{IpInfo, IpPair};
 
-use crate::filter::{CFilter, UeAddrs};
+use crate::filter::{CFilter, FilterExt, UeAddrs};
 use crate::topo::{Role, Topology};
 
 /// A compiled steering filter.
@@ -236,8 +236,8 @@ pub struct PfdTable {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct AppPfd {
-    ul: Vec<CFilter>,
-    dl: Vec<CFilter>,
+    flows: Vec<CFilter>,
+    exts: Vec<FilterExt>,
     domains: Vec<String>,
 }
 
@@ -255,8 +255,11 @@ impl PfdTable {
                     flow: Some(fd.clone()),
                     ..Default::default()
                 };
-                a.ul.push(CFilter::compile(&f, true));
-                a.dl.push(CFilter::compile(&f, false));
+                // An application with more than 254 IPv6 or multi-port
+                // flows keeps the first ones.
+                if let Ok(c) = CFilter::compile(&f, &mut a.exts) {
+                    a.flows.push(c);
+                }
             }
             a.domains
                 .extend(p.domain_names.iter().map(|d| d.to_ascii_lowercase()));
@@ -288,8 +291,7 @@ impl PfdTable {
         let Some(a) = self.apps.get(app) else {
             return false;
         };
-        let fl = if uplink { &a.ul } else { &a.dl };
-        if fl.iter().any(|f| f.matches(p, ue)) {
+        if a.flows.iter().any(|f| f.matches(p, ue, uplink, &a.exts)) {
             return true;
         }
         if let Some((q, msg)) = dns {

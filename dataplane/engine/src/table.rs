@@ -2,10 +2,11 @@
 //! IPv6 prefix). Linear probing over a power-of-two array with Fibonacci
 //! hashing, backward-shift deletion (no tombstones), a load factor of at
 //! most one half: a lookup is one multiply and, on average, one or two
-//! probes of adjacent slots.
+//! probes of adjacent slots. A slot is the key and the value side by side;
+//! a reserved value marks empty slots.
 
 /// Keys the maps accept.
-pub trait Key: Copy + Eq {
+pub trait Key: Copy + Eq + Default {
     /// A well-mixed 64-bit hash.
     fn hash64(&self) -> u64;
 }
@@ -32,26 +33,51 @@ impl Key for u128 {
     }
 }
 
+/// Values the maps accept: small `Copy` values with one value reserved to
+/// mark an empty slot (so a slot is just the key and the value: 8 bytes
+/// for a `u32` map, eight slots per cache line).
+pub trait Value: Copy + Eq {
+    /// The value that marks an empty slot; it cannot be stored.
+    const EMPTY: Self;
+}
+
+impl Value for u32 {
+    const EMPTY: u32 = u32::MAX;
+}
+
+impl Value for u16 {
+    const EMPTY: u16 = u16::MAX;
+}
+
+impl Value for u64 {
+    const EMPTY: u64 = u64::MAX;
+}
+
+impl Value for [u8; 6] {
+    // The broadcast address is never a neighbour's MAC.
+    const EMPTY: [u8; 6] = [0xff; 6];
+}
+
 /// A map from `K` to a small `Copy` value.
 #[derive(Clone, Debug)]
-pub struct FastMap<K: Key, V: Copy> {
-    slots: Vec<Option<(K, V)>>,
+pub struct FastMap<K: Key, V: Value> {
+    slots: Vec<(K, V)>,
     shift: u32,
     len: usize,
 }
 
-impl<K: Key, V: Copy> Default for FastMap<K, V> {
+impl<K: Key, V: Value> Default for FastMap<K, V> {
     fn default() -> Self {
         Self::with_capacity(16)
     }
 }
 
-impl<K: Key, V: Copy> FastMap<K, V> {
+impl<K: Key, V: Value> FastMap<K, V> {
     /// A map that holds `cap` entries before it grows.
     pub fn with_capacity(cap: usize) -> Self {
         let n = (cap.max(8) * 2).next_power_of_two();
         FastMap {
-            slots: vec![None; n],
+            slots: vec![(K::default(), V::EMPTY); n],
             shift: 64 - n.trailing_zeros(),
             len: 0,
         }
@@ -69,7 +95,7 @@ impl<K: Key, V: Copy> FastMap<K, V> {
 
     /// Bytes of the slot array (for memory accounting).
     pub fn heap_bytes(&self) -> usize {
-        self.slots.len() * std::mem::size_of::<Option<(K, V)>>()
+        self.slots.len() * std::mem::size_of::<(K, V)>()
     }
 
     #[inline(always)]
@@ -77,76 +103,95 @@ impl<K: Key, V: Copy> FastMap<K, V> {
         (k.hash64() >> self.shift) as usize
     }
 
+    #[inline(always)]
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
     /// The value of `k`.
     #[inline]
     pub fn get(&self, k: &K) -> Option<V> {
-        let mask = self.slots.len() - 1;
+        let mask = self.mask();
         let mut i = self.home(k);
         loop {
-            match &self.slots[i] {
-                Some((kk, v)) if kk == k => return Some(*v),
-                Some(_) => i = (i + 1) & mask,
-                None => return None,
+            let (kk, v) = *self.slots.get(i)?;
+            if v == V::EMPTY {
+                return None;
             }
+            if kk == *k {
+                return Some(v);
+            }
+            i = (i + 1) & mask;
         }
     }
 
-    /// A hint for the slot of `k`, to prefetch before [`FastMap::get`].
-    #[inline]
-    pub fn slot_index(&self, k: &K) -> usize {
-        self.home(k)
+    /// Prefetches the slot where a lookup of `k` starts (call it a little
+    /// before [`FastMap::get`]).
+    #[inline(always)]
+    pub fn prefetch(&self, k: &K) {
+        if let Some(s) = self.slots.get(self.home(k)) {
+            upf_io::prefetch::read(s);
+        }
     }
 
     /// Inserts or replaces; returns the old value. May grow (allocates):
-    /// call from the control path only, or reserve ahead.
+    /// call from the control path only, or reserve ahead. The empty marker
+    /// ([`Value::EMPTY`]) cannot be stored: inserting it removes `k`.
     pub fn insert(&mut self, k: K, v: V) -> Option<V> {
+        if v == V::EMPTY {
+            return self.remove(&k);
+        }
         if (self.len + 1) * 2 > self.slots.len() {
             self.grow();
         }
-        let mask = self.slots.len() - 1;
+        let mask = self.mask();
         let mut i = self.home(&k);
         loop {
-            match &mut self.slots[i] {
-                Some((kk, vv)) if *kk == k => return Some(std::mem::replace(vv, v)),
-                Some(_) => i = (i + 1) & mask,
-                slot @ None => {
-                    *slot = Some((k, v));
-                    self.len += 1;
-                    return None;
-                }
+            let slot = &mut self.slots[i];
+            if slot.1 == V::EMPTY {
+                *slot = (k, v);
+                self.len += 1;
+                return None;
             }
+            if slot.0 == k {
+                return Some(std::mem::replace(&mut slot.1, v));
+            }
+            i = (i + 1) & mask;
         }
     }
 
     /// Removes `k`; returns its value.
     pub fn remove(&mut self, k: &K) -> Option<V> {
-        let mask = self.slots.len() - 1;
+        let mask = self.mask();
         let mut i = self.home(k);
         loop {
-            match &self.slots[i] {
-                Some((kk, _)) if kk == k => break,
-                Some(_) => i = (i + 1) & mask,
-                None => return None,
+            let (kk, v) = self.slots[i];
+            if v == V::EMPTY {
+                return None;
             }
+            if kk == *k {
+                break;
+            }
+            i = (i + 1) & mask;
         }
-        let old = self.slots[i].take().map(|(_, v)| v);
+        let old = std::mem::replace(&mut self.slots[i], (K::default(), V::EMPTY)).1;
         self.len -= 1;
         // Backward-shift: move later entries of the cluster into the hole
         // when their home position allows it.
         let mut hole = i;
         let mut j = (i + 1) & mask;
-        while let Some((kk, _)) = &self.slots[j] {
-            let home = self.home(kk);
+        while self.slots[j].1 != V::EMPTY {
+            let home = self.home(&self.slots[j].0);
             // Is `home` cyclically outside (hole, j]? Then the entry may move.
             let dist_home = j.wrapping_sub(home) & mask;
             let dist_hole = j.wrapping_sub(hole) & mask;
             if dist_home >= dist_hole {
-                self.slots[hole] = self.slots[j].take();
+                self.slots[hole] = std::mem::replace(&mut self.slots[j], (K::default(), V::EMPTY));
                 hole = j;
             }
             j = (j + 1) & mask;
         }
-        old
+        Some(old)
     }
 
     /// Ensures room for `extra` more entries without growing on insert.
@@ -158,17 +203,19 @@ impl<K: Key, V: Copy> FastMap<K, V> {
 
     fn grow(&mut self) {
         let n = self.slots.len() * 2;
-        let old = std::mem::replace(&mut self.slots, vec![None; n]);
+        let old = std::mem::replace(&mut self.slots, vec![(K::default(), V::EMPTY); n]);
         self.shift = 64 - n.trailing_zeros();
         self.len = 0;
-        for (k, v) in old.into_iter().flatten() {
-            self.insert(k, v);
+        for (k, v) in old {
+            if v != V::EMPTY {
+                self.insert(k, v);
+            }
         }
     }
 
     /// Iterates over entries (control path).
     pub fn iter(&self) -> impl Iterator<Item = (K, V)> + '_ {
-        self.slots.iter().flatten().copied()
+        self.slots.iter().copied().filter(|(_, v)| *v != V::EMPTY)
     }
 }
 
@@ -180,7 +227,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn behaves_like_hashmap(ops in proptest::collection::vec((any::<bool>(), 0u32..64, any::<u16>()), 0..400)) {
+        fn behaves_like_hashmap(ops in proptest::collection::vec((any::<bool>(), 0u32..64, 0u16..u16::MAX), 0..400)) {
             let mut m: FastMap<u32, u16> = FastMap::with_capacity(4);
             let mut r: HashMap<u32, u16> = HashMap::new();
             for (ins, k, v) in ops {

@@ -144,6 +144,87 @@ impl PortDef {
     }
 }
 
+/// What the per-packet path needs of a port, in flat form (built once from
+/// its [`PortDef`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortFast {
+    /// Our MAC.
+    pub mac: Mac,
+    /// 802.1Q tag on egress.
+    pub vlan: Option<u16>,
+    /// The port carries GTP-U (N3/N9).
+    pub tunnel: bool,
+    own4: [u32; 4],
+    n_own4: u8,
+    sub4: [(u32, u32); 4],
+    n_sub4: u8,
+    gw4: Option<u32>,
+    /// At most four IPv4 addresses and no static routes: the flat fields
+    /// above answer `owns` and `next_hop` for IPv4.
+    simple4: bool,
+}
+
+impl PortFast {
+    /// The flat view of `p`.
+    pub fn new(p: &PortDef) -> PortFast {
+        let mut own4 = [0u32; 4];
+        let mut sub4 = [(0u32, 0u32); 4];
+        for (i, (a, len)) in p.ipv4.iter().take(4).enumerate() {
+            own4[i] = u32::from(*a);
+            let mask = upf_rules::prefix::mask32(*len);
+            sub4[i] = (u32::from(*a) & mask, mask);
+        }
+        let n = p.ipv4.len().min(4) as u8;
+        PortFast {
+            mac: p.mac,
+            vlan: p.vlan,
+            tunnel: p.role.is_tunnel(),
+            own4,
+            n_own4: n,
+            sub4,
+            n_sub4: n,
+            gw4: p.gateway4.map(u32::from),
+            simple4: p.ipv4.len() <= 4 && p.routes.is_empty(),
+        }
+    }
+
+    /// Length of the Ethernet header we write.
+    #[inline(always)]
+    pub fn l2_len(&self) -> usize {
+        if self.vlan.is_some() {
+            18
+        } else {
+            14
+        }
+    }
+
+    /// `Some(true)` if `ip` is one of our addresses, `None` if the flat
+    /// view cannot tell (ask [`PortDef::owns`]).
+    #[inline(always)]
+    pub fn owns4(&self, ip: u32) -> Option<bool> {
+        if !self.simple4 {
+            return None;
+        }
+        Some(self.own4[..usize::from(self.n_own4)].contains(&ip))
+    }
+
+    /// The IPv4 next hop, or `None` if the flat view cannot tell (ask
+    /// [`PortDef::next_hop`]).
+    #[inline(always)]
+    pub fn next_hop4(&self, dst: u32) -> Option<Option<u32>> {
+        if !self.simple4 {
+            return None;
+        }
+        if self.sub4[..usize::from(self.n_sub4)]
+            .iter()
+            .any(|&(net, mask)| dst & mask == net)
+        {
+            return Some(Some(dst));
+        }
+        Some(self.gw4)
+    }
+}
+
 /// All ports and the worker layout.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Topology {
@@ -222,5 +303,23 @@ mod tests {
         assert!(p.owns(ip("198.18.6.1")));
         assert!(p.owns(IpAddr::V6(p.link_local())));
         assert_eq!(p.link_local().to_string(), "fe80::ff:fe00:601");
+    }
+
+    #[test]
+    fn flat_view_agrees() {
+        let mut p = port();
+        p.routes.clear();
+        let f = PortFast::new(&p);
+        for a in ["198.18.6.1", "198.18.6.9", "8.8.8.8", "198.18.7.1"] {
+            let ip: std::net::Ipv4Addr = a.parse().unwrap();
+            assert_eq!(f.owns4(ip.into()), Some(p.owns(IpAddr::V4(ip))));
+            let want = p.next_hop(IpAddr::V4(ip)).map(|h| match h {
+                IpAddr::V4(v) => u32::from(v),
+                IpAddr::V6(_) => unreachable!(),
+            });
+            assert_eq!(f.next_hop4(ip.into()), Some(want));
+        }
+        // Static routes: the flat view defers to the full one.
+        assert_eq!(PortFast::new(&port()).next_hop4(1), None);
     }
 }

@@ -10,24 +10,30 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use upf_ctrl::msg::CommandError;
+use upf_io::{prefetch, BURST};
 use upf_io::{BufPool, Burst, PacketBuf, PortId};
 use upf_rules::report::{DownlinkDataReport, UsageReport, UsageReportTrigger};
 use upf_rules::steer::SteerAction;
-use upf_rules::{ApplyAction, Urr};
+use upf_rules::ApplyAction;
 use upf_wire::arp::{self, ArpRepr};
 use upf_wire::ethernet::{self, Mac, BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
-use upf_wire::fast::{parse_frame, parse_ip, FrameKind, GtpuInfo, IpInfo, IpPair};
-use upf_wire::gtpu::{self, Message};
+use upf_wire::fast::{
+    classify, parse_frame, parse_ip, EncapSpec, Fast, FastGpdu, FrameKind, GtpuInfo, IpInfo,
+    IpPair, TunnelHeader,
+};
+use upf_wire::gtpu::{self, Message, PduSessionInfo};
 use upf_wire::icmp::{self, NdRepr};
 use upf_wire::{dns, ipv4, ipv6, udp};
 
-use crate::compile::{CPdr, CompiledSession, Dir, Egress};
+use crate::compile::{CFar, CPdr, CompiledSession, Dir, Egress, PdrView, NONE};
+use crate::filter::CFilter;
 use crate::filter::UeAddrs;
+use crate::meter::{self, UrrState};
 use crate::meter::{Admit, Bucket};
 use crate::stats::{DropReason, WorkerStats};
 use crate::steer::{DnsTable, PfdTable, SteeringTable};
 use crate::table::FastMap;
-use crate::topo::{Role, Topology};
+use crate::topo::{PortFast, Role, Topology};
 
 const NS: u64 = 1_000_000_000;
 /// A table value naming a session slot, or (with this bit) another worker.
@@ -200,6 +206,61 @@ pub struct MemoryUse {
     pub session_count: usize,
 }
 
+/// What pass 1 of [`Worker::process_burst`] found out about a packet.
+#[derive(Clone, Copy, Debug)]
+enum Stage {
+    /// The general path.
+    Slow,
+    /// A G-PDU for one of our addresses on a tunnel port.
+    Up {
+        l3: u8,
+        qfi: u8,
+        teid: u32,
+        inner: u16,
+        len: u16,
+    },
+    /// A plain IP packet on an N6/MEC port, not for us: towards a UE.
+    Down { l3: u8, key: DlKey },
+}
+
+/// The downlink lookup key: the destination address.
+#[derive(Clone, Copy, Debug)]
+enum DlKey {
+    V4(u32),
+    V6(u64, u64),
+}
+
+/// No QFI in the PDU Session Container (QFIs are six bits).
+const QFI_NONE: u8 = 0xff;
+/// No session found.
+const NO_SLOT: u32 = u32::MAX;
+/// From this many sessions on, the burst pipeline prefetches sessions and
+/// rules (below, they stay in the caches and prefetching only costs).
+const PREFETCH_SESSIONS: usize = 2048;
+/// Packets between two dependent prefetch steps of the burst pipeline.
+const PIPE_DISTANCE: usize = 5;
+
+/// A G-PDU located in a frame: what the uplink path needs of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Tunnelled {
+    /// Offset of the outer IP header.
+    l3: usize,
+    /// TEID.
+    teid: u32,
+    /// QFI of the PDU Session Container.
+    qfi: Option<u8>,
+    /// Offset and length of the inner packet.
+    inner_offset: usize,
+    inner_len: usize,
+}
+
+/// Prefetches the cells a packet will read: the session's cells from the
+/// start (PDRs, filters, QERs, URRs, FARs, tunnels follow each other).
+#[inline(always)]
+fn prefetch_rules(sess: &CompiledSession) {
+    prefetch::read_all(sess.cells(), 12);
+}
+
 /// Where processed packets go.
 #[derive(Debug)]
 pub struct Output<B> {
@@ -236,6 +297,7 @@ struct Pending<B> {
 pub struct Worker<B: PacketBuf> {
     cfg: WorkerConfig,
     topo: Topology,
+    ports_fast: Vec<PortFast>,
     sessions: Vec<Option<Box<CompiledSession>>>,
     free_slots: Vec<u32>,
     by_seid: HashMap<u64, u32>,
@@ -282,11 +344,12 @@ impl<B: PacketBuf> Worker<B> {
         Worker {
             ei_bucket: Bucket::with_rate(ei, ei, 0),
             cfg,
+            ports_fast: topo.ports.iter().map(PortFast::new).collect(),
             topo,
             sessions: Vec::with_capacity(n),
             free_slots: Vec::new(),
             by_seid: HashMap::with_capacity(n),
-            teid: FastMap::with_capacity(n * 2),
+            teid: FastMap::with_capacity(n),
             ue4: FastMap::with_capacity(n),
             ue6: FastMap::with_capacity(16),
             ue6_full: FastMap::with_capacity(16),
@@ -368,6 +431,15 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Processes a burst: every packet is sent (queued in `out`), handed to
     /// another worker, buffered, or dropped (freed to `pool`, counted).
+    ///
+    /// The burst goes through a pipeline of passes so that the cache misses
+    /// of one packet overlap with the work on the others: (1) classify each
+    /// frame and prefetch its lookup-table slot; (2) look the session up and
+    /// prefetch its slot entry; (3) prefetch the session; (4) prefetch the
+    /// rules of the packet's direction; (5) process the packets in order.
+    /// Passes 3 and 4 run only when the tables are too large for the caches
+    /// anyway. Frames the fast classifier does not handle take the general
+    /// path in pass 5, in their place in the burst.
     pub fn process_burst<P: BufPool<Buf = B>>(
         &mut self,
         now: u64,
@@ -375,8 +447,209 @@ impl<B: PacketBuf> Worker<B> {
         out: &mut Output<B>,
         pool: &mut P,
     ) {
-        for b in pkts.drain(..) {
-            self.process_one(now, b, out, pool);
+        let n = pkts.len().min(BURST);
+        let mut stage = [Stage::Slow; BURST];
+        let mut slots = [NO_SLOT; BURST];
+        // Pass 1: classify, prefetch the lookup-table slot.
+        for (st, b) in stage.iter_mut().zip(pkts.iter()) {
+            *st = self.classify(b);
+            match *st {
+                Stage::Up { teid, .. } => self.teid.prefetch(&teid),
+                Stage::Down {
+                    key: DlKey::V4(d), ..
+                } => self.ue4.prefetch(&d),
+                Stage::Down {
+                    key: DlKey::V6(hi, _),
+                    ..
+                } => self.ue6.prefetch(&hi),
+                Stage::Slow => {}
+            }
+        }
+        // Passes 2-5, software-pipelined: in step k, packet k is looked up,
+        // packet k - D has its session prefetched, packet k - 2D its rules,
+        // and packet k - 3D is processed, so every prefetch has the work
+        // of D packets to complete before its data is used.
+        let deep = self.by_seid.len() >= PREFETCH_SESSIONS;
+        let d = if deep { PIPE_DISTANCE } else { 0 };
+        let mut drain = pkts.drain(..);
+        for k in 0..n + 3 * d {
+            if k < n {
+                let s = match stage[k] {
+                    Stage::Up { teid, .. } => self.teid.get(&teid),
+                    Stage::Down { key, .. } => self.lookup_key(key),
+                    Stage::Slow => None,
+                };
+                if let Some(s) = s {
+                    slots[k] = s;
+                    if deep {
+                        if let Some(e) = self.sessions.get(s as usize) {
+                            prefetch::read(e);
+                        }
+                    }
+                }
+            }
+            if deep {
+                if let Some(j) = k.checked_sub(d).filter(|&j| j < n) {
+                    if let Some(sess) = self.local(slots[j]) {
+                        prefetch::read_all(sess, 2);
+                    }
+                }
+                if let Some(j) = k.checked_sub(2 * d).filter(|&j| j < n) {
+                    if let Some(sess) = self.local(slots[j]) {
+                        prefetch_rules(sess);
+                    }
+                }
+            }
+            let Some(i) = k.checked_sub(3 * d).filter(|&i| i < n) else {
+                continue;
+            };
+            let Some(b) = drain.next() else {
+                break;
+            };
+            self.process_staged(now, b, stage[i], slots[i], out, pool);
+        }
+        // Nothing is left unless the burst was longer than BURST.
+        for b in drain {
+            self.process_inner(now, b, out, pool, true);
+        }
+    }
+
+    /// Pass 5 for one packet (kept out of line: its own registers, not the
+    /// pipeline's).
+    #[inline(never)]
+    fn process_staged<P: BufPool<Buf = B>>(
+        &mut self,
+        now: u64,
+        b: B,
+        st: Stage,
+        slot: u32,
+        out: &mut Output<B>,
+        pool: &mut P,
+    ) {
+        if let Some(c) = self.stats.ports.get_mut(usize::from(b.port())) {
+            c.rx_packets += 1;
+            c.rx_bytes += b.len() as u64;
+        }
+        if slot == NO_SLOT {
+            return self.process_inner(now, b, out, pool, true);
+        }
+        if slot & REMOTE != 0 {
+            return self.hand_off(slot, b, out, pool, true);
+        }
+        match st {
+            Stage::Up {
+                l3,
+                qfi,
+                teid,
+                inner,
+                len,
+            } => {
+                let qfi = (qfi != QFI_NONE).then_some(qfi);
+                let t = Tunnelled {
+                    l3: usize::from(l3),
+                    teid,
+                    qfi,
+                    inner_offset: usize::from(inner),
+                    inner_len: usize::from(len),
+                };
+                self.uplink(now, slot, b, t, out, pool);
+            }
+            Stage::Down { l3, .. } => {
+                let l3 = usize::from(l3);
+                match b.data().get(l3..).map(parse_ip) {
+                    Some(Ok(ip)) => self.downlink(now, slot, b, l3, ip, out, pool),
+                    _ => self.process_inner(now, b, out, pool, true),
+                }
+            }
+            Stage::Slow => self.process_inner(now, b, out, pool, true),
+        }
+    }
+
+    /// The session in a local slot (not a redirect), if any.
+    #[inline(always)]
+    fn local(&self, slot: u32) -> Option<&CompiledSession> {
+        if slot & REMOTE != 0 {
+            return None;
+        }
+        self.sessions.get(slot as usize)?.as_deref()
+    }
+
+    #[inline(always)]
+    fn lookup_key(&self, key: DlKey) -> Option<u32> {
+        match key {
+            DlKey::V4(dst) => self.ue4.get(&dst).or_else(|| {
+                if self.framed.is_empty() {
+                    None
+                } else {
+                    self.lookup_framed(u128::from(dst) | (0xffff_u128 << 32), true)
+                }
+            }),
+            DlKey::V6(hi, lo) => self.lookup_dl(&IpPair::V6 {
+                src: 0,
+                dst: (u128::from(hi) << 64) | u128::from(lo),
+            }),
+        }
+    }
+
+    /// Pass 1: what the fast path can do with a frame (the same decisions
+    /// [`Worker::process_inner`] takes, for the frames it handles).
+    #[inline(always)]
+    fn classify(&self, b: &B) -> Stage {
+        let port = b.port();
+        let Some(pf) = self.ports_fast.get(usize::from(port)) else {
+            return Stage::Slow;
+        };
+        let f = classify(b.data());
+        let l3 = f.l3_offset as u8;
+        match f.kind {
+            Fast::Gpdu(g) if pf.tunnel => {
+                let ours = match g.outer {
+                    IpPair::V4 { dst, .. } => pf
+                        .owns4(dst)
+                        .unwrap_or_else(|| self.owns(port, IpAddr::V4(dst.into()))),
+                    IpPair::V6 { dst, .. } => self.owns(port, IpAddr::V6(dst.into())),
+                };
+                match (
+                    ours,
+                    u16::try_from(g.inner_offset),
+                    u16::try_from(g.inner_len),
+                ) {
+                    (true, Ok(inner), Ok(len)) => Stage::Up {
+                        l3,
+                        qfi: g.qfi.unwrap_or(QFI_NONE),
+                        teid: g.teid,
+                        inner,
+                        len,
+                    },
+                    _ => Stage::Slow,
+                }
+            }
+            Fast::Ip(ip) if !pf.tunnel => match ip.addrs {
+                IpPair::V4 { dst, .. } => {
+                    let ours = pf
+                        .owns4(dst)
+                        .unwrap_or_else(|| self.owns(port, IpAddr::V4(dst.into())));
+                    if ours {
+                        Stage::Slow
+                    } else {
+                        Stage::Down {
+                            l3,
+                            key: DlKey::V4(dst),
+                        }
+                    }
+                }
+                IpPair::V6 { dst, .. }
+                    if ip.protocol != ipv4::PROTO_ICMPV6
+                        && !self.owns(port, IpAddr::V6(dst.into())) =>
+                {
+                    Stage::Down {
+                        l3,
+                        key: DlKey::V6((dst >> 64) as u64, dst as u64),
+                    }
+                }
+                IpPair::V6 { .. } => Stage::Slow,
+            },
+            _ => Stage::Slow,
         }
     }
 
@@ -391,25 +664,10 @@ impl<B: PacketBuf> Worker<B> {
         self.process_inner(now, b, out, pool, false);
     }
 
+    #[inline(never)]
     fn drop_pkt<P: BufPool<Buf = B>>(&mut self, pool: &mut P, b: B, r: DropReason) {
         self.stats.drop(r);
         pool.free(b);
-    }
-
-    #[inline]
-    fn process_one<P: BufPool<Buf = B>>(
-        &mut self,
-        now: u64,
-        b: B,
-        out: &mut Output<B>,
-        pool: &mut P,
-    ) {
-        let port = b.port();
-        if let Some(c) = self.stats.ports.get_mut(usize::from(port)) {
-            c.rx_packets += 1;
-            c.rx_bytes += b.len() as u64;
-        }
-        self.process_inner(now, b, out, pool, true);
     }
 
     fn process_inner<P: BufPool<Buf = B>>(
@@ -569,7 +827,14 @@ impl<B: PacketBuf> Worker<B> {
                 if slot & REMOTE != 0 {
                     return self.hand_off(slot, b, out, pool, may_hand_off);
                 }
-                self.uplink(now, slot, b, g, out, pool);
+                let t = Tunnelled {
+                    l3: g.gtp_offset - g.outer.l4_offset - udp::HEADER_LEN,
+                    teid: g.header.teid,
+                    qfi: g.header.ext.pdu_session.map(|p| p.qfi()),
+                    inner_offset: g.inner_offset,
+                    inner_len: g.inner_len,
+                };
+                self.uplink(now, slot, b, t, out, pool);
             }
             gtpu::MSG_ECHO_REQUEST => self.echo_reply(b, g, out, pool),
             gtpu::MSG_ECHO_RESPONSE => {
@@ -588,13 +853,14 @@ impl<B: PacketBuf> Worker<B> {
                 }
                 self.drop_pkt(pool, b, DropReason::Control);
             }
-            gtpu::MSG_END_MARKER => self.end_marker(b, g, out, pool),
+            gtpu::MSG_END_MARKER => self.end_marker(now, b, g, out, pool),
             _ => self.drop_pkt(pool, b, DropReason::UnsupportedGtp),
         }
     }
 
-    /// Finds the first PDR of `dir` in precedence order that matches.
-    #[inline]
+    /// Finds the first PDR of `dir` in precedence order that matches;
+    /// returns its index.
+    #[inline(always)]
     fn match_pdr(
         pfds: &PfdTable,
         sess: &CompiledSession,
@@ -603,52 +869,145 @@ impl<B: PacketBuf> Worker<B> {
         qfi: Option<u8>,
         ip: &IpInfo,
         dns_q: Option<(&dns::Query, &[u8])>,
-    ) -> Option<usize> {
+    ) -> Option<(usize, CPdr)> {
         let ue = &sess.ue;
-        sess.pdrs.iter().position(|p| {
-            if p.dir != dir {
-                return false;
-            }
-            if let (Some(want), Some(t)) = (p.teid, teid) {
+        let uplink = dir == Dir::Uplink;
+        // The packet in filter orientation (remote side, UE side), for the
+        // IPv4 fast check.
+        let v4 = match ip.addrs {
+            IpPair::V4 { src, dst } if uplink => Some((dst, src, ip.dst_port, ip.src_port)),
+            IpPair::V4 { src, dst } => Some((src, dst, ip.src_port, ip.dst_port)),
+            IpPair::V6 { .. } => None,
+        };
+        let qbit = qfi.map_or(0, |q| 1u64 << (q & 63));
+        let range = sess.pdr_range(dir);
+        let base = range.start;
+        let cells = sess.cells().get(range).unwrap_or(&[]);
+        let filters = sess.filter_cells();
+        for (k, c) in cells.iter().enumerate() {
+            let p = PdrView(c);
+            if let (Some(want), Some(t)) = (p.teid(), teid) {
                 if want != t {
-                    return false;
+                    continue;
                 }
             }
-            if p.qfi_mask != 0 && qfi.is_none_or(|q| p.qfi_mask & (1u64 << (q & 63)) == 0) {
-                return false;
+            let qm = p.qfi_mask();
+            if qm != 0 && qm & qbit == 0 {
+                continue;
             }
-            if p.ue_check && !ue_matches(ue, &ip.addrs, dir) {
-                return false;
+            if p.ue_check() && !ue_matches(ue, &ip.addrs, dir) && !in_framed(sess, &ip.addrs, dir) {
+                continue;
             }
-            if !p.filters.is_empty() && !p.filters.iter().any(|f| f.matches(ip, ue)) {
-                return false;
-            }
-            if let Some(app) = &p.app_id {
-                if !pfds.matches(app, dir == Dir::Uplink, ip, ue, dns_q) {
-                    return false;
+            let (start, len) = p.filt();
+            if len != 0 {
+                let mut hit = false;
+                for fc in filters.get(start..start + len).unwrap_or(&[]) {
+                    let f = CFilter::decode(fc);
+                    let m = match v4 {
+                        Some((r, u, rp, up)) => f.matches4(r, u, rp, up, ip.protocol, ip.has_ports),
+                        None => None,
+                    };
+                    if m.unwrap_or_else(|| f.matches(ip, ue, uplink, sess.filter_exts())) {
+                        hit = true;
+                        break;
+                    }
+                }
+                if !hit {
+                    continue;
                 }
             }
-            true
-        })
+            if let Some(app) = p.app() {
+                let Some(name) = sess.apps().get(usize::from(app)) else {
+                    continue;
+                };
+                if !pfds.matches(name, uplink, ip, ue, dns_q) {
+                    continue;
+                }
+            }
+            return Some((base + k, CPdr::decode(c)));
+        }
+        None
     }
 
+    /// An uplink G-PDU of the local session in `slot`.
+    #[inline(always)]
     fn uplink<P: BufPool<Buf = B>>(
         &mut self,
         now: u64,
         slot: u32,
         b: B,
-        g: GtpuInfo,
+        g: Tunnelled,
         out: &mut Output<B>,
         pool: &mut P,
     ) {
-        let inner_bytes = &b.data()[g.inner_offset..g.inner_offset + g.inner_len];
-        let Ok(ip) = parse_ip(inner_bytes) else {
+        let Some(Ok(ip)) = b
+            .data()
+            .get(g.inner_offset..g.inner_offset + g.inner_len)
+            .map(parse_ip)
+        else {
             return self.drop_pkt(pool, b, DropReason::Malformed);
+        };
+        let is_dns = ip.protocol == ipv4::PROTO_UDP && ip.has_ports && ip.dst_port == udp::DNS_PORT;
+        if !self.steering.is_empty() || (is_dns && (!self.dns.is_empty() || !self.pfds.is_empty()))
+        {
+            return self.uplink_full(now, slot, b, g, ip, out, pool);
+        }
+        let Some(mut sess) = self.sessions.get_mut(slot as usize).and_then(Option::take) else {
+            return self.drop_pkt(pool, b, DropReason::NoSession);
+        };
+        match Self::match_pdr(
+            &self.pfds,
+            &sess,
+            Dir::Uplink,
+            Some(g.teid),
+            g.qfi,
+            &ip,
+            None,
+        ) {
+            Some(pi) => self.act(
+                now,
+                slot,
+                &mut sess,
+                pi,
+                Dir::Uplink,
+                b,
+                g.inner_offset,
+                g.inner_len as u64,
+                out,
+                pool,
+            ),
+            None => self.drop_pkt(pool, b, DropReason::NoPdr),
+        }
+        self.sessions[slot as usize] = Some(sess);
+    }
+
+    /// The uplink path with MEC steering and DNS (edge answers, domain
+    /// application detection).
+    #[inline(never)]
+    fn uplink_full<P: BufPool<Buf = B>>(
+        &mut self,
+        now: u64,
+        slot: u32,
+        b: B,
+        t: Tunnelled,
+        ip: IpInfo,
+        out: &mut Output<B>,
+        pool: &mut P,
+    ) {
+        let Some(Ok(outer)) = b.data().get(t.l3..).map(parse_ip) else {
+            return self.drop_pkt(pool, b, DropReason::Malformed);
+        };
+        let g = FastGpdu {
+            outer: outer.addrs,
+            teid: t.teid,
+            qfi: t.qfi,
+            inner_offset: t.inner_offset,
+            inner_len: t.inner_len,
         };
         let Some(mut sess) = self.sessions.get_mut(slot as usize).and_then(Option::take) else {
             return self.drop_pkt(pool, b, DropReason::NoSession);
         };
-        let qfi = g.header.ext.pdu_session.map(|p| p.qfi());
+        let qfi = g.qfi;
         // DNS: edge answers and domain-based application detection.
         let is_dns = ip.protocol == ipv4::PROTO_UDP && ip.has_ports && ip.dst_port == udp::DNS_PORT;
         let dns_off = g.inner_offset + ip.l4_offset + udp::HEADER_LEN;
@@ -668,7 +1027,7 @@ impl<B: PacketBuf> Worker<B> {
                 &self.pfds,
                 &sess,
                 Dir::Uplink,
-                Some(g.header.teid),
+                Some(g.teid),
                 qfi,
                 &ip,
                 dq.as_ref().map(|q| (q, msg)),
@@ -685,15 +1044,22 @@ impl<B: PacketBuf> Worker<B> {
                 .get(dns_off..g.inner_offset + ip.total_len)
                 .unwrap_or(&[]);
             if let Some((addr, ttl)) = self.dns.answer(&q, msg) {
-                self.answer_dns(now, &mut sess, pi, b, &g, &ip, q, addr, ttl, out, pool);
+                self.answer_dns(now, &mut sess, pi.0, b, &g, &ip, q, addr, ttl, out, pool);
                 self.sessions[slot as usize] = Some(sess);
                 return;
             }
         }
         // MEC steering.
         if !self.steering.is_empty() {
-            let steering = self.steering.clone();
-            if let Some(rule) = steering.lookup(&ip, Some(&g.outer.addrs)) {
+            // One reference count per steered packet, not per packet.
+            let steering = match self.steering.lookup(&ip, Some(&g.outer)) {
+                Some(r) if r.action != SteerAction::Passthrough => Some(self.steering.clone()),
+                _ => None,
+            };
+            if let Some(rule) = steering
+                .as_deref()
+                .and_then(|t| t.lookup(&ip, Some(&g.outer)))
+            {
                 match rule.action {
                     SteerAction::Passthrough => {}
                     SteerAction::Drop => {
@@ -702,7 +1068,7 @@ impl<B: PacketBuf> Worker<B> {
                     }
                     SteerAction::ForwardDecapsulated | SteerAction::ForwardEncapsulated => {
                         let len = g.inner_len as u64;
-                        if let Some(r) = self.meter(now, &mut sess, pi, Dir::Uplink, len) {
+                        if let Some(r) = self.meter(now, &mut sess, &pi.1, Dir::Uplink, len) {
                             self.sessions[slot as usize] = Some(sess);
                             return self.drop_pkt(pool, b, r);
                         }
@@ -712,7 +1078,6 @@ impl<B: PacketBuf> Worker<B> {
                             now,
                             b,
                             &g,
-                            &ip,
                             rule.target.clone(),
                             rule.action,
                             out,
@@ -731,16 +1096,7 @@ impl<B: PacketBuf> Worker<B> {
                                 } else {
                                     SteerAction::ForwardEncapsulated
                                 };
-                                self.steer_out(
-                                    now,
-                                    copy,
-                                    &g,
-                                    &ip,
-                                    rule.target.clone(),
-                                    act,
-                                    out,
-                                    pool,
-                                );
+                                self.steer_out(now, copy, &g, rule.target.clone(), act, out, pool);
                             } else {
                                 pool.free(copy);
                             }
@@ -765,6 +1121,7 @@ impl<B: PacketBuf> Worker<B> {
         self.sessions[slot as usize] = Some(sess);
     }
 
+    #[inline(always)]
     fn downlink<P: BufPool<Buf = B>>(
         &mut self,
         now: u64,
@@ -801,64 +1158,83 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// QER and URR for one packet: `Some(reason)` if it must be dropped.
-    #[inline]
+    #[inline(always)]
     fn meter(
         &mut self,
         now: u64,
         sess: &mut CompiledSession,
-        pi: usize,
+        pdr: &CPdr,
         dir: Dir,
         bytes: u64,
     ) -> Option<DropReason> {
-        let pdr: &CPdr = &sess.pdrs[pi];
+        let (urrs, qers) = (pdr.urrs, pdr.qers);
         let uplink = dir == Dir::Uplink;
-        // Quota first: an exhausted URR stops traffic (TS 29.244 5.2.2.3.1).
-        for &u in pdr.urrs.iter() {
-            let u = &sess.urrs[usize::from(u)];
-            if u.exhausted && u.rule.far_id_for_quota_action.is_none() {
+        // Quota first: an exhausted URR stops traffic (TS 29.244 5.2.2.3.1);
+        // URRs measuring before QoS enforcement count even dropped packets.
+        let mut before_qos = false;
+        for &u in urrs.iter().take_while(|&&u| u != NONE) {
+            let Some(c) = sess.urr_cells_ref(usize::from(u)) else {
+                continue;
+            };
+            if meter::urr_blocks(c) {
                 return Some(DropReason::QuotaExhausted);
             }
+            before_qos |= meter::urr_before_qos(c);
         }
-        // URRs measuring before QoS enforcement count even dropped packets.
-        for &u in pdr.urrs.iter() {
-            let st = &mut sess.urrs[usize::from(u)];
-            if st.rule.measurement_info & Urr::INFO_MBQE != 0 {
-                let due = st.count(uplink, bytes, now);
-                if due != 0 {
-                    let r = st.report(sess.seid, due, now, self.cfg.unix_offset_ns);
-                    self.events.push(WorkerEvent::Usage(r));
-                }
-            }
+        if before_qos {
+            self.count(now, sess, &urrs, uplink, bytes, true);
         }
-        for &q in pdr.qers.iter() {
-            match sess.qers[usize::from(q)].admit(uplink, bytes, now) {
+        for &q in qers.iter().take_while(|&&q| q != NONE) {
+            let Some(c) = sess.qer_cells(usize::from(q)) else {
+                continue;
+            };
+            match meter::qer_admit(c, uplink, bytes, now) {
                 Admit::Pass => {}
                 Admit::GateClosed => return Some(DropReason::GateClosed),
                 Admit::RateExceeded => return Some(DropReason::RateExceeded),
             }
         }
-        for &u in pdr.urrs.iter() {
-            let st = &mut sess.urrs[usize::from(u)];
-            if st.rule.measurement_info & Urr::INFO_MBQE == 0 {
-                let due = st.count(uplink, bytes, now);
+        self.count(now, sess, &urrs, uplink, bytes, false);
+        None
+    }
+
+    /// Counts a packet in the URRs `urrs` whose MBQE flag is `before_qos`.
+    #[inline(always)]
+    fn count(
+        &mut self,
+        now: u64,
+        sess: &mut CompiledSession,
+        urrs: &[u8],
+        uplink: bool,
+        bytes: u64,
+        before_qos: bool,
+    ) {
+        for &u in urrs.iter().take_while(|&&u| u != NONE) {
+            let seid = sess.seid;
+            let Some(c) = sess.urr_cells(usize::from(u)) else {
+                continue;
+            };
+            if meter::urr_before_qos(c) == before_qos {
+                let due = meter::urr_count(c, uplink, bytes, now);
                 if due != 0 {
-                    let r = st.report(sess.seid, due, now, self.cfg.unix_offset_ns);
+                    let mut st = UrrState::decode(c);
+                    let r = st.report(seid, due, now, self.cfg.unix_offset_ns);
+                    *c = st.encode();
                     self.events.push(WorkerEvent::Usage(r));
                 }
             }
         }
-        None
     }
 
     /// Meters and applies the FAR of PDR `pi` to a packet whose payload
     /// (inner packet) starts at `payload_off`.
-    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn act<P: BufPool<Buf = B>>(
         &mut self,
         now: u64,
         slot: u32,
         sess: &mut CompiledSession,
-        pi: usize,
+        (pi, pdr): (usize, CPdr),
         dir: Dir,
         b: B,
         payload_off: usize,
@@ -866,21 +1242,19 @@ impl<B: PacketBuf> Worker<B> {
         out: &mut Output<B>,
         pool: &mut P,
     ) {
-        let mut fi = usize::from(sess.pdrs[pi].far);
+        let mut fi = usize::from(pdr.far);
         // Quota exhausted with a FAR for quota action: use it instead.
-        for &u in sess.pdrs[pi].urrs.iter() {
-            let u = &sess.urrs[usize::from(u)];
-            if u.exhausted {
-                if let Some(f) = u
-                    .rule
-                    .far_id_for_quota_action
-                    .and_then(|id| sess.far_index(id))
-                {
+        for u in pdr.urr_list() {
+            if let Some(id) = sess.urr_cells_ref(u).and_then(meter::urr_quota_far) {
+                if let Some(f) = sess.far_index(id) {
                     fi = f;
                 }
             }
         }
-        let action = sess.fars[fi].action;
+        let Some(far) = sess.far(fi) else {
+            return self.drop_pkt(pool, b, DropReason::NoRoute);
+        };
+        let action = far.action;
         if action.has(ApplyAction::BUFF) && dir == Dir::Downlink {
             return self.buffer(now, slot, sess, pi, b, out, pool);
         }
@@ -892,68 +1266,101 @@ impl<B: PacketBuf> Worker<B> {
         {
             return self.drop_pkt(pool, b, DropReason::FarDrop);
         }
-        if let Some(r) = self.meter(now, sess, pi, dir, bytes) {
+        if let Some(r) = self.meter(now, sess, &pdr, dir, bytes) {
             return self.drop_pkt(pool, b, r);
         }
         // Duplicates first (copies of the inner packet).
-        if action.has(ApplyAction::DUPL) && !sess.fars[fi].dup.is_empty() {
-            for d in 0..sess.fars[fi].dup.len() {
-                let Some(mut copy) = pool.alloc() else {
-                    self.stats.drop(DropReason::NoBuffer);
-                    continue;
-                };
-                let src = &b.data()[payload_off..];
-                match copy.append(src.len()) {
-                    Some(dst) => dst.copy_from_slice(src),
-                    None => {
-                        self.drop_pkt(pool, copy, DropReason::NoBuffer);
-                        continue;
-                    }
-                }
-                self.send(now, copy, 0, &sess.fars[fi].dup[d], out, pool);
-            }
+        if action.has(ApplyAction::DUPL) && far.dup.1 != 0 {
+            self.duplicate(now, sess, &far, &b, payload_off, out, pool);
         }
         if !action.has(ApplyAction::FORW) {
             return self.drop_pkt(pool, b, DropReason::FarDrop);
         }
-        let Some(eg) = sess.fars[fi].fwd.as_ref() else {
+        let Some(eg) = far.fwd else {
             return self.drop_pkt(pool, b, DropReason::NoRoute);
         };
         match dir {
             Dir::Uplink => self.stats.uplink_packets += 1,
             Dir::Downlink => self.stats.downlink_packets += 1,
         }
-        self.send(now, b, payload_off, eg, out, pool);
+        let mut t = sess.tunnel(&eg);
+        if let (Some(t), Some((qfi, rqi, ppi))) = (t.as_mut(), pdr.psc) {
+            if eg.dest == upf_rules::Interface::Access && t.has_pdu_session() {
+                t.set_pdu_session(&PduSessionInfo::Downlink { qfi, rqi, ppi });
+            }
+        }
+        self.send(now, b, payload_off, &eg, t.as_ref(), out, pool);
+    }
+
+    /// Sends a copy of the inner packet to each duplication target of `far`.
+    #[cold]
+    #[inline(never)]
+    fn duplicate<P: BufPool<Buf = B>>(
+        &mut self,
+        now: u64,
+        sess: &CompiledSession,
+        far: &CFar,
+        b: &B,
+        payload_off: usize,
+        out: &mut Output<B>,
+        pool: &mut P,
+    ) {
+        for d in sess.dups(far) {
+            let Some(mut copy) = pool.alloc() else {
+                self.stats.drop(DropReason::NoBuffer);
+                continue;
+            };
+            let src = b.data().get(payload_off..).unwrap_or(&[]);
+            match copy.append(src.len()) {
+                Some(dst) => dst.copy_from_slice(src),
+                None => {
+                    self.drop_pkt(pool, copy, DropReason::NoBuffer);
+                    continue;
+                }
+            }
+            copy.set_port(b.port());
+            self.stats.duplicated_packets += 1;
+            let t = sess.tunnel(d);
+            self.send(now, copy, 0, d, t.as_ref(), out, pool);
+        }
     }
 
     /// Strips everything before `payload_off` and sends the inner packet
     /// out of `eg` (encapsulated if it says so).
+    #[inline(always)]
     fn send<P: BufPool<Buf = B>>(
         &mut self,
         now: u64,
         mut b: B,
         payload_off: usize,
         eg: &Egress,
+        tunnel: Option<&TunnelHeader>,
         out: &mut Output<B>,
         pool: &mut P,
     ) {
         if !b.adj(payload_off) {
             return self.drop_pkt(pool, b, DropReason::Malformed);
         }
-        let Some((mac, vlan)) = self.topo.port(eg.port).map(|p| (p.mac, p.vlan)) else {
+        let Some((mac, vlan)) = self
+            .ports_fast
+            .get(usize::from(eg.port))
+            .map(|p| (p.mac, p.vlan))
+        else {
             return self.drop_pkt(pool, b, DropReason::NoRoute);
         };
-        match &eg.encap {
+        let l2 = if vlan.is_some() { 18 } else { 14 };
+        match tunnel {
             Some(t) => {
                 let Some(via) = eg.next_hop else {
                     return self.drop_pkt(pool, b, DropReason::NoRoute);
                 };
-                let hl = t.len();
                 let ident = self.next_ident();
-                if b.prepend(hl).is_none() {
+                if b.prepend(l2 + t.len()).is_none() {
                     return self.drop_pkt(pool, b, DropReason::NoBuffer);
                 }
-                if t.write(b.data_mut(), ident).is_err() {
+                let d = b.data_mut();
+                write_l2(d, &mac, vlan, !t.is_v6());
+                if t.write(&mut d[l2..], ident).is_err() {
                     return self.drop_pkt(pool, b, DropReason::Malformed);
                 }
                 self.finish_l2(now, b, eg.port, via, out, pool);
@@ -972,24 +1379,33 @@ impl<B: PacketBuf> Worker<B> {
                     _ => return self.drop_pkt(pool, b, DropReason::Malformed),
                 };
                 if let Some(tos) = eg.tos {
+                    let d = b.data_mut();
                     if v4 {
-                        let _ = ipv4::set_tos(b.data_mut(), tos);
+                        let _ = ipv4::set_tos(d, tos);
+                    } else {
+                        // Traffic Class: bits 4..12 of the first word.
+                        d[0] = (d[0] & 0xf0) | (tos >> 4);
+                        d[1] = (d[1] & 0x0f) | (tos << 4);
                     }
                 }
-                let Some(via) = self.topo.port(eg.port).and_then(|p| p.next_hop(dst)) else {
+                let flat = match dst {
+                    IpAddr::V4(d) => self
+                        .ports_fast
+                        .get(usize::from(eg.port))
+                        .and_then(|p| p.next_hop4(u32::from(d))),
+                    IpAddr::V6(_) => None,
+                };
+                let via = match flat {
+                    Some(v) => v.map(|a| IpAddr::V4(a.into())),
+                    None => self.topo.port(eg.port).and_then(|p| p.next_hop(dst)),
+                };
+                let Some(via) = via else {
                     return self.drop_pkt(pool, b, DropReason::NoRoute);
                 };
-                let l2 = if vlan.is_some() { 18 } else { 14 };
-                if b.prepend(l2).is_none() {
+                let Some(d) = b.prepend(l2) else {
                     return self.drop_pkt(pool, b, DropReason::NoBuffer);
-                }
-                let eth = ethernet::EthernetRepr {
-                    dst: [0; 6],
-                    src: mac,
-                    vlan,
-                    ethertype: if v4 { ETHERTYPE_IPV4 } else { ETHERTYPE_IPV6 },
                 };
-                let _ = eth.emit(b.data_mut());
+                write_l2(d, &mac, vlan, v4);
                 self.finish_l2(now, b, eg.port, via, out, pool);
             }
         }
@@ -1002,6 +1418,7 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Writes the next hop's MAC into the frame and queues it, or parks it
     /// until the neighbour resolves.
+    #[inline(always)]
     fn finish_l2<P: BufPool<Buf = B>>(
         &mut self,
         now: u64,
@@ -1013,25 +1430,40 @@ impl<B: PacketBuf> Worker<B> {
     ) {
         match self.neigh.get(&ip_key(via)) {
             Some(mac) => {
-                b.data_mut()[0..6].copy_from_slice(&mac);
+                if let Some(d) = b.data_mut().get_mut(0..6) {
+                    d.copy_from_slice(&mac);
+                }
                 self.queue_tx(port, b, out);
             }
-            None => {
-                if self.pending.len() >= self.cfg.pending_max {
-                    return self.drop_pkt(pool, b, DropReason::Unresolved);
-                }
-                self.solicit(now, port, via, out, pool);
-                self.pending.push_back(Pending {
-                    buf: b,
-                    port,
-                    via,
-                    since: now,
-                });
-            }
+            None => self.park(now, b, port, via, out, pool),
         }
     }
 
-    #[inline]
+    /// Holds a packet until its next hop resolves (and asks for it).
+    #[cold]
+    #[inline(never)]
+    fn park<P: BufPool<Buf = B>>(
+        &mut self,
+        now: u64,
+        b: B,
+        port: PortId,
+        via: IpAddr,
+        out: &mut Output<B>,
+        pool: &mut P,
+    ) {
+        if self.pending.len() >= self.cfg.pending_max {
+            return self.drop_pkt(pool, b, DropReason::Unresolved);
+        }
+        self.solicit(now, port, via, out, pool);
+        self.pending.push_back(Pending {
+            buf: b,
+            port,
+            via,
+            since: now,
+        });
+    }
+
+    #[inline(always)]
     fn queue_tx(&mut self, port: PortId, b: B, out: &mut Output<B>) {
         if let Some(c) = self.stats.ports.get_mut(usize::from(port)) {
             c.tx_packets += 1;
@@ -1044,6 +1476,7 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Sends an ARP request or a neighbour solicitation for `ip` (at most
     /// one per second per address).
+    #[cold]
     fn solicit<P: BufPool<Buf = B>>(
         &mut self,
         now: u64,
@@ -1484,6 +1917,7 @@ impl<B: PacketBuf> Worker<B> {
 
     fn end_marker<P: BufPool<Buf = B>>(
         &mut self,
+        now: u64,
         b: B,
         g: GtpuInfo,
         out: &mut Output<B>,
@@ -1493,46 +1927,71 @@ impl<B: PacketBuf> Worker<B> {
         let Some(slot) = self.teid.get(&g.header.teid).filter(|s| s & REMOTE == 0) else {
             return self.drop_pkt(pool, b, DropReason::Control);
         };
-        let eg = self
+        let target = self
             .sessions
             .get(slot as usize)
-            .and_then(|s| s.as_ref())
+            .and_then(|s| s.as_deref())
             .and_then(|s| {
-                s.pdrs
-                    .iter()
-                    .find(|p| p.dir == Dir::Uplink && p.teid.is_none_or(|t| t == g.header.teid))
-                    .and_then(|p| s.fars[usize::from(p.far)].fwd.clone())
+                s.pdr_range(Dir::Uplink)
+                    .filter_map(|i| s.pdr(i))
+                    .find(|p| p.teid.is_none_or(|t| t == g.header.teid))
+                    .and_then(|p| s.far(usize::from(p.far)))
+                    .filter(|f| f.action.has(ApplyAction::FORW))
+                    .and_then(|f| f.fwd)
+                    .and_then(|e| s.tunnel(&e).map(|t| (e, t)))
             });
-        match eg.and_then(|e| e.tunnel.map(|t| (e, t))) {
-            Some((eg, (peer, _teid))) => {
+        match target {
+            Some((eg, t)) => {
                 let mut b = b;
-                let Some(t) = eg.encap else {
-                    return self.drop_pkt(pool, b, DropReason::NoRoute);
-                };
                 let total = b.len();
-                if !b.trim(total) || b.prepend(t.len()).is_none() {
-                    return self.drop_pkt(pool, b, DropReason::NoBuffer);
-                }
-                let ident = self.next_ident();
-                if t.write(b.data_mut(), ident).is_err() {
+                if !b.trim(total) {
                     return self.drop_pkt(pool, b, DropReason::Malformed);
                 }
-                // Turn the G-PDU header of the template into an End Marker.
-                let goff = t.len() - template_gtp_len(&t);
-                b.data_mut()[goff + 1] = gtpu::MSG_END_MARKER;
-                let via = eg.next_hop.unwrap_or(peer);
-                self.finish_l2(0, b, eg.port, via, out, pool);
+                self.stats.end_markers_sent += 1;
+                self.write_end_marker(now, b, &eg, &t, out, pool);
             }
             None => self.drop_pkt(pool, b, DropReason::Control),
         }
+    }
+
+    /// Sends an End Marker (TS 29.281 7.3.2: the GTP-U header alone) on
+    /// `eg`'s tunnel, in the empty buffer `b`.
+    fn write_end_marker<P: BufPool<Buf = B>>(
+        &mut self,
+        now: u64,
+        mut b: B,
+        eg: &Egress,
+        tunnel: &TunnelHeader,
+        out: &mut Output<B>,
+        pool: &mut P,
+    ) {
+        let t = tunnel.without_pdu_session();
+        let Some(via) = eg.next_hop else {
+            return self.drop_pkt(pool, b, DropReason::NoRoute);
+        };
+        let Some((mac, vlan)) = self.topo.port(eg.port).map(|p| (p.mac, p.vlan)) else {
+            return self.drop_pkt(pool, b, DropReason::NoRoute);
+        };
+        let l2 = if vlan.is_some() { 18 } else { 14 };
+        let ident = self.next_ident();
+        let Some(d) = b.prepend(l2 + t.len()) else {
+            return self.drop_pkt(pool, b, DropReason::NoBuffer);
+        };
+        write_l2(d, &mac, vlan, !t.is_v6());
+        if t.write_msg(&mut d[l2..], gtpu::MSG_END_MARKER, ident)
+            .is_err()
+        {
+            return self.drop_pkt(pool, b, DropReason::Malformed);
+        }
+        b.set_port(eg.port);
+        self.finish_l2(now, b, eg.port, via, out, pool);
     }
 
     fn steer_out<P: BufPool<Buf = B>>(
         &mut self,
         now: u64,
         b: B,
-        g: &GtpuInfo,
-        ip: &IpInfo,
+        g: &FastGpdu,
         target: Option<crate::steer::SteerTarget>,
         action: SteerAction,
         out: &mut Output<B>,
@@ -1553,13 +2012,8 @@ impl<B: PacketBuf> Worker<B> {
                 return self.drop_pkt(pool, b, DropReason::NoRoute);
             };
             let next_hop = port.next_hop(peer);
-            let spec = upf_wire::fast::EncapSpec {
-                eth: Some(ethernet::EthernetRepr {
-                    dst: [0; 6],
-                    src: mac,
-                    vlan,
-                    ethertype: 0,
-                }),
+            let spec = EncapSpec {
+                eth: None,
                 src,
                 dst: peer,
                 tos: 0,
@@ -1569,29 +2023,33 @@ impl<B: PacketBuf> Worker<B> {
                 teid,
                 pdu_session: None,
             };
-            match upf_wire::fast::EncapTemplate::new(&spec) {
-                Ok(tpl) => Egress {
-                    port: pid,
-                    dest: upf_rules::Interface::Core,
-                    encap: Some(tpl),
-                    next_hop,
-                    tos: None,
-                    tunnel: Some((peer, teid)),
-                },
+            match TunnelHeader::new(&spec) {
+                Ok(th) => (
+                    Egress {
+                        port: pid,
+                        dest: upf_rules::Interface::Core,
+                        tos: None,
+                        next_hop,
+                        tunnel: None,
+                    },
+                    Some(th),
+                ),
                 Err(_) => return self.drop_pkt(pool, b, DropReason::NoRoute),
             }
         } else {
-            Egress {
-                port: pid,
-                dest: upf_rules::Interface::Core,
-                encap: None,
-                next_hop: t.next_hop,
-                tos: None,
-                tunnel: None,
-            }
+            (
+                Egress {
+                    port: pid,
+                    dest: upf_rules::Interface::Core,
+                    tos: None,
+                    next_hop: t.next_hop,
+                    tunnel: None,
+                },
+                None,
+            )
         };
-        let _ = ip;
-        if eg.encap.is_none() {
+        let (eg, th) = eg;
+        if th.is_none() {
             if let Some(nh) = t.next_hop {
                 // Forward to the MEC app's address regardless of routes.
                 let mut b = b;
@@ -1600,16 +2058,10 @@ impl<B: PacketBuf> Worker<B> {
                 }
                 let v4 = b.data().first().is_some_and(|v| v >> 4 == 4);
                 let l2 = if vlan.is_some() { 18 } else { 14 };
-                if b.prepend(l2).is_none() {
+                let Some(d) = b.prepend(l2) else {
                     return self.drop_pkt(pool, b, DropReason::NoBuffer);
-                }
-                let _ = ethernet::EthernetRepr {
-                    dst: [0; 6],
-                    src: mac,
-                    vlan,
-                    ethertype: if v4 { ETHERTYPE_IPV4 } else { ETHERTYPE_IPV6 },
-                }
-                .emit(b.data_mut());
+                };
+                write_l2(d, &mac, vlan, v4);
                 let via = self
                     .topo
                     .port(pid)
@@ -1618,7 +2070,7 @@ impl<B: PacketBuf> Worker<B> {
                 return self.finish_l2(now, b, pid, via, out, pool);
             }
         }
-        self.send(now, b, g.inner_offset, &eg, out, pool);
+        self.send(now, b, g.inner_offset, &eg, th.as_ref(), out, pool);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1628,7 +2080,7 @@ impl<B: PacketBuf> Worker<B> {
         sess: &mut CompiledSession,
         ul_pdr: usize,
         mut b: B,
-        g: &GtpuInfo,
+        g: &FastGpdu,
         ip: &IpInfo,
         q: dns::Query,
         addr: IpAddr,
@@ -1637,17 +2089,19 @@ impl<B: PacketBuf> Worker<B> {
         pool: &mut P,
     ) {
         // Count the query as uplink traffic of its PDR.
-        if let Some(r) = self.meter(now, sess, ul_pdr, Dir::Uplink, g.inner_len as u64) {
+        let Some(ul) = sess.pdr(ul_pdr) else {
+            return self.drop_pkt(pool, b, DropReason::NoPdr);
+        };
+        if let Some(r) = self.meter(now, sess, &ul, Dir::Uplink, g.inner_len as u64) {
             return self.drop_pkt(pool, b, r);
         }
         // The answer goes down the UE's tunnel: the downlink PDR whose FAR
         // encapsulates towards the access side.
-        let Some(dl) = sess.pdrs.iter().position(|p| {
-            p.dir == Dir::Downlink
-                && sess.fars[usize::from(p.far)]
-                    .fwd
-                    .as_ref()
-                    .is_some_and(|e| e.encap.is_some())
+        let Some(dl) = sess.pdr_range(Dir::Downlink).find(|&i| {
+            sess.pdr(i)
+                .and_then(|p| sess.far(usize::from(p.far)))
+                .and_then(|f| f.fwd)
+                .is_some_and(|e| e.tunnel.is_some())
         }) else {
             return self.drop_pkt(pool, b, DropReason::NoPdr);
         };
@@ -1726,19 +2180,27 @@ impl<B: PacketBuf> Worker<B> {
             }
         }
         self.stats.dns_answers += 1;
-        let eg = sess.fars[usize::from(sess.pdrs[dl].far)].fwd.clone();
+        let eg = sess
+            .pdr(dl)
+            .and_then(|p| sess.far(usize::from(p.far)))
+            .and_then(|f| f.fwd);
         match eg {
             Some(eg) => {
-                if let Some(r) = self.meter(now, sess, dl, Dir::Downlink, b.len() as u64) {
+                let Some(dp) = sess.pdr(dl) else {
+                    return self.drop_pkt(pool, b, DropReason::NoPdr);
+                };
+                if let Some(r) = self.meter(now, sess, &dp, Dir::Downlink, b.len() as u64) {
                     return self.drop_pkt(pool, b, r);
                 }
-                self.send(now, b, 0, &eg, out, pool)
+                let t = sess.tunnel(&eg);
+                self.send(now, b, 0, &eg, t.as_ref(), out, pool)
             }
             None => self.drop_pkt(pool, b, DropReason::NoRoute),
         }
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[cold]
     fn buffer<P: BufPool<Buf = B>>(
         &mut self,
         now: u64,
@@ -1749,8 +2211,10 @@ impl<B: PacketBuf> Worker<B> {
         _out: &mut Output<B>,
         pool: &mut P,
     ) {
-        let fi = usize::from(sess.pdrs[pi].far);
-        let notify = sess.fars[fi].action.has(ApplyAction::NOCP);
+        let notify = sess
+            .pdr(pi)
+            .and_then(|p| sess.far(usize::from(p.far)))
+            .is_some_and(|f| f.action.has(ApplyAction::NOCP));
         let limit = sess
             .bar
             .and_then(|bar| bar.suggested_buffering_packets)
@@ -1773,20 +2237,16 @@ impl<B: PacketBuf> Worker<B> {
         self.arm(now + self.cfg.buffer_max_ns, slot, sess.generation);
     }
 
+    #[cold]
     fn report_dl(&mut self, sess: &mut CompiledSession, pi: usize) {
         set_dl_reported(sess);
-        let qfi = sess.pdrs[pi]
-            .qers
-            .iter()
-            .find_map(|q| sess.qers[usize::from(*q)].qfi);
-        let ppi = sess.pdrs[pi]
-            .qers
-            .iter()
-            .find_map(|q| sess.qers[usize::from(*q)].ppi);
+        let Some(p) = sess.pdr(pi) else { return };
+        let qfi = p.qer_list().find_map(|q| sess.qer(q).and_then(|x| x.qfi));
+        let ppi = p.qer_list().find_map(|q| sess.qer(q).and_then(|x| x.ppi));
         self.events
             .push(WorkerEvent::DownlinkData(DownlinkDataReport {
                 seid: sess.seid,
-                pdr_id: sess.pdrs[pi].id,
+                pdr_id: p.id,
                 qfi,
                 ppi,
             }));
@@ -1804,7 +2264,7 @@ impl<B: PacketBuf> Worker<B> {
         let Some(s) = self.sessions.get(slot as usize).and_then(|s| s.as_ref()) else {
             return;
         };
-        let next = s.urrs.iter().filter_map(|u| u.next_deadline(now)).min();
+        let next = s.urrs().filter_map(|u| u.next_deadline(now)).min();
         let generation = s.generation;
         if let Some(at) = next {
             self.arm(at, slot, generation);
@@ -1827,12 +2287,14 @@ impl<B: PacketBuf> Worker<B> {
                 continue;
             };
             if sess.generation == generation {
-                for u in sess.urrs.iter_mut() {
+                for i in 0..sess.n_urrs() {
+                    let Some(mut u) = sess.urr(i) else { continue };
                     let due = u.tick(now);
                     if due != 0 {
                         let r = u.report(sess.seid, due, now, self.cfg.unix_offset_ns);
                         self.events.push(WorkerEvent::Usage(r));
                     }
+                    sess.set_urr(i, &u);
                 }
                 // Expire old buffered packets.
                 if let Some(q) = self.buffers.get_mut(&slot) {
@@ -1969,20 +2431,20 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     fn keys_insert(&mut self, s: &CompiledSession, slot: u32) {
-        for &t in s.teids.iter() {
+        for &t in s.teids() {
             self.teid.insert(t, slot);
         }
-        if let Some(v4) = s.ue.v4 {
+        if let Some(v4) = s.ue.v4() {
             self.ue4.insert(v4, slot);
         }
-        if let Some((net, _)) = s.ue.v6 {
-            if s.ue_v6_len <= 64 {
+        if let Some((net, _)) = s.ue.v6() {
+            if s.ue.v6_len().unwrap_or(0) <= 64 {
                 self.ue6.insert(v6_hi(net), slot);
             } else {
                 self.ue6_full.insert(net, slot);
             }
         }
-        for r in s.framed.iter() {
+        for r in s.framed() {
             let (key, len) = match r.addr {
                 IpAddr::V4(a) => (u128::from(u32::from(a)) | (0xffff_u128 << 32), r.len + 96),
                 IpAddr::V6(a) => (u128::from(a), r.len),
@@ -2005,22 +2467,22 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     fn keys_remove(&mut self, s: &CompiledSession, slot: u32, keep: Option<&CompiledSession>) {
-        for &t in s.teids.iter() {
-            if keep.is_some_and(|k| k.teids.contains(&t)) {
+        for &t in s.teids() {
+            if keep.is_some_and(|k| k.teids().contains(&t)) {
                 continue;
             }
             if self.teid.get(&t) == Some(slot) {
                 self.teid.remove(&t);
             }
         }
-        if let Some(v4) = s.ue.v4 {
-            if keep.is_none_or(|k| k.ue.v4 != Some(v4)) && self.ue4.get(&v4) == Some(slot) {
+        if let Some(v4) = s.ue.v4() {
+            if keep.is_none_or(|k| k.ue.v4() != Some(v4)) && self.ue4.get(&v4) == Some(slot) {
                 self.ue4.remove(&v4);
             }
         }
-        if let Some((net, _)) = s.ue.v6 {
-            if keep.is_none_or(|k| k.ue.v6.map(|x| x.0) != Some(net)) {
-                if s.ue_v6_len <= 64 {
+        if let Some((net, _)) = s.ue.v6() {
+            if keep.is_none_or(|k| k.ue.v6().map(|x| x.0) != Some(net)) {
+                if s.ue.v6_len().unwrap_or(0) <= 64 {
                     if self.ue6.get(&v6_hi(net)) == Some(slot) {
                         self.ue6.remove(&v6_hi(net));
                     }
@@ -2029,8 +2491,8 @@ impl<B: PacketBuf> Worker<B> {
                 }
             }
         }
-        for r in s.framed.iter() {
-            if keep.is_some_and(|k| k.framed.contains(r)) {
+        for r in s.framed() {
+            if keep.is_some_and(|k| k.framed().contains(r)) {
                 continue;
             }
             let (key, len) = match r.addr {
@@ -2066,9 +2528,8 @@ impl<B: PacketBuf> Worker<B> {
                 if let Some(old) = old {
                     carry_over(&old, &mut s);
                     // URRs that disappear report one last time.
-                    for u in old.urrs.iter() {
-                        if !s.urrs.iter().any(|n| n.rule.id == u.rule.id) {
-                            let mut u = u.clone();
+                    for mut u in old.urrs() {
+                        if !s.urrs().any(|n| n.rule.id == u.rule.id) {
                             reports.push(u.report(
                                 old.seid,
                                 UsageReportTrigger::TERMR,
@@ -2138,36 +2599,22 @@ impl<B: PacketBuf> Worker<B> {
         out: &mut Output<B>,
         pool: &mut P,
     ) {
-        for nf in new.fars.iter().filter(|f| f.send_end_marker && !f.variant) {
-            let Some(of) = old.fars.iter().find(|f| f.id == nf.id && !f.variant) else {
+        for nf in new.fars().filter(|f| f.send_end_marker) {
+            let Some(of) = old.fars().find(|f| f.id == nf.id) else {
                 continue;
             };
-            let (Some(oe), Some(ne)) = (of.fwd.as_ref(), nf.fwd.as_ref()) else {
+            let (Some(oe), Some(ne)) = (of.fwd, nf.fwd) else {
                 continue;
             };
-            if oe.tunnel == ne.tunnel {
-                continue;
-            }
-            let (Some(t), Some(via)) = (oe.encap, oe.next_hop) else {
+            let Some(ot) = old.tunnel(&oe) else {
                 continue;
             };
-            let port = oe.port;
-            let Some(mut b) = pool.alloc() else { continue };
-            if b.append(t.len()).is_none() {
-                pool.free(b);
+            if old.tunnel_id(&oe) == new.tunnel_id(&ne) {
                 continue;
             }
-            let ident = self.next_ident();
-            if t.write(b.data_mut(), ident).is_err() {
-                pool.free(b);
-                continue;
-            }
-            // End Marker: the template's GTP-U header without a PDU session
-            // container payload (TS 29.281 7.3.2 allows only the header).
-            let goff = t.len() - template_gtp_len(&t);
-            b.data_mut()[goff + 1] = gtpu::MSG_END_MARKER;
-            b.set_port(port);
-            self.finish_l2(now, b, port, via, out, pool);
+            let Some(b) = pool.alloc() else { continue };
+            self.stats.end_markers_sent += 1;
+            self.write_end_marker(now, b, &oe, &ot, out, pool);
         }
     }
 
@@ -2180,7 +2627,7 @@ impl<B: PacketBuf> Worker<B> {
         let Some(slot) = self.by_seid.remove(&seid) else {
             return Err(CommandError::UnknownSession(seid));
         };
-        let Some(mut old) = self.sessions[slot as usize].take() else {
+        let Some(old) = self.sessions[slot as usize].take() else {
             return Err(CommandError::UnknownSession(seid));
         };
         self.keys_remove(&old, slot, None);
@@ -2192,17 +2639,10 @@ impl<B: PacketBuf> Worker<B> {
                 pool.free(b);
             }
         }
+        let off = self.cfg.unix_offset_ns;
         let reports = old
-            .urrs
-            .iter_mut()
-            .map(|u| {
-                u.report(
-                    seid,
-                    UsageReportTrigger::TERMR,
-                    now,
-                    self.cfg.unix_offset_ns,
-                )
-            })
+            .urrs()
+            .map(|mut u| u.report(seid, UsageReportTrigger::TERMR, now, off))
             .collect();
         self.stats.sessions = self.by_seid.len() as u64;
         self.events.push(WorkerEvent::Retired(old));
@@ -2225,21 +2665,34 @@ impl<B: PacketBuf> Worker<B> {
             .as_mut()
             .ok_or(CommandError::UnknownSession(seid))?;
         let mut out = Vec::new();
-        for u in s.urrs.iter_mut() {
+        for i in 0..s.n_urrs() {
+            let Some(mut u) = s.urr(i) else { continue };
             if urr_ids.is_empty() || urr_ids.contains(&u.rule.id) {
                 let mut r = u.report(seid, UsageReportTrigger::IMMER, now, off);
                 r.query_reference = qref;
                 out.push(r);
+                s.set_urr(i, &u);
             }
         }
         Ok(out)
     }
 }
 
-fn template_gtp_len(t: &upf_wire::fast::EncapTemplate) -> usize {
-    // Outer = l2 + ip + udp(8) + gtp; the GTP-U part is what remains.
-    let ip = if t.src().is_ipv4() { 20 } else { 40 };
-    t.len() - t.l2_len() - ip - 8
+/// Writes an Ethernet header (destination left for [`Worker::finish_l2`])
+/// at the start of `d`, which holds at least 14 (18 with a VLAN) bytes.
+#[inline(always)]
+fn write_l2(d: &mut [u8], src: &Mac, vlan: Option<u16>, v4: bool) {
+    let et = if v4 { ETHERTYPE_IPV4 } else { ETHERTYPE_IPV6 };
+    d[0..6].fill(0);
+    d[6..12].copy_from_slice(src);
+    match vlan {
+        Some(id) => {
+            d[12..14].copy_from_slice(&ethernet::ETHERTYPE_VLAN.to_be_bytes());
+            d[14..16].copy_from_slice(&(id & 0x0fff).to_be_bytes());
+            d[16..18].copy_from_slice(&et.to_be_bytes());
+        }
+        None => d[12..14].copy_from_slice(&et.to_be_bytes()),
+    }
 }
 
 /// Whether the session already raised its downlink data report (kept in
@@ -2255,19 +2708,41 @@ fn set_dl_reported(s: &mut CompiledSession) {
 
 /// Moves measurement state from the old rules to the new ones by rule ID.
 fn carry_over(old: &CompiledSession, new: &mut CompiledSession) {
-    for n in new.urrs.iter_mut() {
-        if let Some(o) = old.urrs.iter().find(|o| o.rule.id == n.rule.id) {
-            n.carry_from(o);
+    for i in 0..new.n_urrs() {
+        let Some(mut n) = new.urr(i) else { continue };
+        if let Some(o) = old.urrs().find(|o| o.rule.id == n.rule.id) {
+            n.carry_from(&o);
+            new.set_urr(i, &n);
         }
     }
-    for n in new.qers.iter_mut() {
-        if let Some(o) = old.qers.iter().find(|o| o.id == n.id) {
-            n.carry_from(o);
+    for i in 0..new.n_qers() {
+        let Some(mut n) = new.qer(i) else { continue };
+        if let Some(o) = (0..old.n_qers())
+            .filter_map(|j| old.qer(j))
+            .find(|o| o.id == n.id)
+        {
+            n.carry_from(&o);
+            new.set_qer(i, &n);
         }
     }
     // Still buffering: one report is enough.
-    let still_buffering = new.fars.iter().any(|f| f.action.has(ApplyAction::BUFF));
+    let still_buffering = new.fars().any(|f| f.action.has(ApplyAction::BUFF));
     new.dl_reported = old.dl_reported && still_buffering;
+}
+
+/// The packet's UE-side address lies in one of the session's framed routes
+/// (the networks behind the UE count as the UE's addresses).
+#[cold]
+fn in_framed(sess: &CompiledSession, addrs: &IpPair, dir: Dir) -> bool {
+    let framed = sess.framed();
+    if framed.is_empty() {
+        return false;
+    }
+    let a = match dir {
+        Dir::Uplink => addrs.src_addr(),
+        Dir::Downlink => addrs.dst_addr(),
+    };
+    framed.iter().any(|r| r.contains(a))
 }
 
 #[inline]
@@ -2275,11 +2750,11 @@ fn ue_matches(ue: &UeAddrs, addrs: &IpPair, dir: Dir) -> bool {
     match *addrs {
         IpPair::V4 { src, dst } => {
             let a = if dir == Dir::Uplink { src } else { dst };
-            ue.v4 == Some(a)
+            ue.v4() == Some(a)
         }
         IpPair::V6 { src, dst } => {
             let a = if dir == Dir::Uplink { src } else { dst };
-            ue.v6.is_some_and(|(net, mask)| a & mask == net)
+            ue.v6().is_some_and(|(net, mask)| a & mask == net)
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod af_packet;
 #[cfg(have_dpdk)]
 pub mod dpdk;
 pub mod mem;
+pub mod prefetch;
 pub mod steer;
 pub mod sys;
 

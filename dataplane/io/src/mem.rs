@@ -16,25 +16,30 @@ pub const DEFAULT_BUF_SIZE: usize = 2048 + 256;
 /// Default headroom.
 pub const DEFAULT_HEADROOM: usize = 256;
 
-/// A packet buffer on the heap.
+/// A packet buffer on the heap. The handle is one pointer (like a DPDK
+/// `rte_mbuf *`), so moving packets through bursts and queues copies eight
+/// bytes; the offsets and the storage live behind it.
 #[derive(Debug)]
-pub struct MemBuf {
-    storage: Box<[u8]>,
+pub struct MemBuf(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     start: u32,
     end: u32,
     port: PortId,
+    storage: Box<[u8]>,
 }
 
 impl MemBuf {
     /// An empty buffer of `size` bytes with `headroom` bytes before the packet.
     pub fn new(size: usize, headroom: usize) -> Self {
         let headroom = headroom.min(size);
-        MemBuf {
-            storage: vec![0u8; size].into_boxed_slice(),
+        MemBuf(Box::new(Inner {
             start: headroom as u32,
             end: headroom as u32,
             port: 0,
-        }
+            storage: vec![0u8; size].into_boxed_slice(),
+        }))
     }
 
     /// A buffer holding a copy of `frame` after `headroom` bytes, or `None`
@@ -47,85 +52,97 @@ impl MemBuf {
 
     /// Empties the packet and restores `headroom`.
     pub fn reset(&mut self, headroom: usize) {
-        let h = headroom.min(self.storage.len()) as u32;
-        self.start = h;
-        self.end = h;
-        self.port = 0;
+        let i = &mut *self.0;
+        let h = headroom.min(i.storage.len()) as u32;
+        i.start = h;
+        i.end = h;
+        i.port = 0;
     }
 
     /// Total storage size.
     pub fn capacity(&self) -> usize {
-        self.storage.len()
+        self.0.storage.len()
     }
 }
 
 impl PacketBuf for MemBuf {
-    #[inline]
+    #[inline(always)]
+    fn len(&self) -> usize {
+        (self.0.end - self.0.start) as usize
+    }
+
+    #[inline(always)]
     fn data(&self) -> &[u8] {
-        &self.storage[self.start as usize..self.end as usize]
+        let i = &*self.0;
+        &i.storage[i.start as usize..i.end as usize]
     }
 
-    #[inline]
+    #[inline(always)]
     fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.storage[self.start as usize..self.end as usize]
+        let i = &mut *self.0;
+        &mut i.storage[i.start as usize..i.end as usize]
     }
 
-    #[inline]
+    #[inline(always)]
     fn headroom(&self) -> usize {
-        self.start as usize
+        self.0.start as usize
     }
 
-    #[inline]
+    #[inline(always)]
     fn tailroom(&self) -> usize {
-        self.storage.len() - self.end as usize
+        self.0.storage.len() - self.0.end as usize
     }
 
-    #[inline]
+    #[inline(always)]
     fn prepend(&mut self, n: usize) -> Option<&mut [u8]> {
-        if n > self.start as usize {
+        let i = &mut *self.0;
+        if n > i.start as usize {
             return None;
         }
-        self.start -= n as u32;
-        let s = self.start as usize;
-        Some(&mut self.storage[s..s + n])
+        i.start -= n as u32;
+        let s = i.start as usize;
+        Some(&mut i.storage[s..s + n])
     }
 
-    #[inline]
+    #[inline(always)]
     fn adj(&mut self, n: usize) -> bool {
-        if n > (self.end - self.start) as usize {
+        let i = &mut *self.0;
+        if n > (i.end - i.start) as usize {
             return false;
         }
-        self.start += n as u32;
+        i.start += n as u32;
         true
     }
 
-    #[inline]
+    #[inline(always)]
     fn append(&mut self, n: usize) -> Option<&mut [u8]> {
-        if n > self.tailroom() {
+        let i = &mut *self.0;
+        if n > i.storage.len() - i.end as usize {
             return None;
         }
-        let e = self.end as usize;
-        self.end += n as u32;
-        Some(&mut self.storage[e..e + n])
+        let e = i.end as usize;
+        i.end += n as u32;
+        Some(&mut i.storage[e..e + n])
     }
 
-    #[inline]
+    #[inline(always)]
     fn trim(&mut self, n: usize) -> bool {
-        if n > (self.end - self.start) as usize {
+        let i = &mut *self.0;
+        if n > (i.end - i.start) as usize {
             return false;
         }
-        self.end -= n as u32;
+        i.end -= n as u32;
         true
     }
 
-    #[inline]
+    #[inline(always)]
     fn port(&self) -> PortId {
-        self.port
+        self.0.port
     }
 
-    #[inline]
+    #[inline(always)]
     fn set_port(&mut self, port: PortId) {
-        self.port = port;
+        self.0.port = port;
     }
 }
 
@@ -177,14 +194,14 @@ impl MemPool {
 impl BufPool for MemPool {
     type Buf = MemBuf;
 
-    #[inline]
+    #[inline(always)]
     fn alloc(&mut self) -> Option<MemBuf> {
         let b = self.free.pop()?;
         self.outstanding += 1;
         Some(b)
     }
 
-    #[inline]
+    #[inline(always)]
     fn free(&mut self, mut buf: MemBuf) {
         self.outstanding = self.outstanding.saturating_sub(1);
         // Buffers from another pool (handed over by another worker) are

@@ -88,8 +88,57 @@ pub struct IpInfo {
 /// Parses the IP packet at the start of `pkt` (IPv4 or IPv6 by version).
 /// Ports are read only when present in this packet. The IPv4 header
 /// checksum is not verified here (the caller decides).
-#[inline]
+#[inline(always)]
 pub fn parse_ip(pkt: &[u8]) -> Result<IpInfo> {
+    // The common case first: IPv4 without options, not a fragment, at
+    // least 24 bytes; everything else takes the general parser.
+    let Some(h) = pkt.get(..24) else {
+        return parse_ip_general(pkt);
+    };
+    let total_len = usize::from(be16(h, 2));
+    if !(h[0] == 0x45 && be16(h, 6) & 0x3fff == 0 && total_len >= 20 && total_len <= pkt.len()) {
+        return parse_ip_general(pkt);
+    }
+    let protocol = h[9];
+    let (mut src_port, mut dst_port, mut has_ports, mut spi) = (0, 0, false, 0);
+    if total_len >= 24 {
+        match protocol {
+            PROTO_TCP | PROTO_UDP | PROTO_SCTP => {
+                src_port = be16(h, 20);
+                dst_port = be16(h, 22);
+                has_ports = true;
+            }
+            PROTO_ESP => spi = be32(h, 20),
+            PROTO_AH => {
+                if let Some(p) = pkt.get(24..28).filter(|_| total_len >= 28) {
+                    spi = be32(p, 0);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(IpInfo {
+        addrs: IpPair::V4 {
+            src: be32(h, 12),
+            dst: be32(h, 16),
+        },
+        protocol,
+        tos: h[1],
+        flow_label: 0,
+        ttl: h[8],
+        l4_offset: 20,
+        total_len,
+        src_port,
+        dst_port,
+        has_ports,
+        spi,
+        fragment: false,
+    })
+}
+
+/// Every other case of [`parse_ip`].
+#[inline(never)]
+fn parse_ip_general(pkt: &[u8]) -> Result<IpInfo> {
     let first = *pkt.first().ok_or(WireError::Truncated)?;
     let (addrs, protocol, tos, flow_label, ttl, l4_offset, total_len, fragment, later) =
         match first >> 4 {
@@ -266,6 +315,404 @@ pub fn parse_l3(pkt: &[u8], base: usize) -> Result<FrameKind> {
         }));
     }
     Ok(FrameKind::Ip(ip))
+}
+
+/// A G-PDU as the fast path sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FastGpdu {
+    /// Outer addresses.
+    pub outer: IpPair,
+    /// TEID.
+    pub teid: u32,
+    /// QFI of the PDU Session Container, if there is one.
+    pub qfi: Option<u8>,
+    /// Offset of the inner packet in the frame.
+    pub inner_offset: usize,
+    /// Length of the inner packet.
+    pub inner_len: usize,
+}
+
+/// What [`classify`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fast {
+    /// A G-PDU with at most one extension header, a PDU Session Container
+    /// of one word.
+    Gpdu(FastGpdu),
+    /// An IP packet that is not GTP-U.
+    Ip(IpInfo),
+    /// Anything else (ARP, other EtherTypes, GTP-U signalling, longer
+    /// extension chains, malformed frames): the caller uses [`parse_frame`].
+    Slow,
+}
+
+/// A frame classified for the fast path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FastFrame {
+    /// Offset of the L3 header.
+    pub l3_offset: usize,
+    /// What it is.
+    pub kind: Fast,
+}
+
+/// Classifies a frame with as few loads as possible. Whenever it returns
+/// [`Fast::Gpdu`] or [`Fast::Ip`], [`parse_frame`] would have returned the
+/// same facts (a property test checks it); everything unusual is
+/// [`Fast::Slow`].
+#[inline(always)]
+pub fn classify(frame: &[u8]) -> FastFrame {
+    const SLOW: FastFrame = FastFrame {
+        l3_offset: 0,
+        kind: Fast::Slow,
+    };
+    let Some(eth) = frame.get(..14) else {
+        return SLOW;
+    };
+    let (l3, et) = match be16(eth, 12) {
+        ethernet::ETHERTYPE_VLAN => match frame.get(16..18) {
+            Some(t) => (18, be16(t, 0)),
+            None => return SLOW,
+        },
+        t => (14, t),
+    };
+    if et != ethernet::ETHERTYPE_IPV4 && et != ethernet::ETHERTYPE_IPV6 {
+        return SLOW;
+    }
+    let pkt = &frame[l3..];
+    let Ok(ip) = parse_ip(pkt) else {
+        return SLOW;
+    };
+    if !(ip.protocol == PROTO_UDP && ip.has_ports && ip.dst_port == GTPU_PORT && !ip.fragment) {
+        return FastFrame {
+            l3_offset: l3,
+            kind: Fast::Ip(ip),
+        };
+    }
+    let u = ip.l4_offset;
+    let Some(udp) = pkt.get(u..u + 8) else {
+        return SLOW;
+    };
+    let ulen = usize::from(be16(udp, 4));
+    if ulen < 8 || u + ulen > ip.total_len {
+        return SLOW;
+    }
+    let gtp = &pkt[u + 8..u + ulen];
+    let Some(h) = gtp.get(..8) else {
+        return SLOW;
+    };
+    let flags = h[0];
+    if flags >> 5 != 1 || flags & 0x10 == 0 || h[1] != gtpu::MSG_GPDU {
+        return SLOW;
+    }
+    let end = 8 + usize::from(be16(h, 2));
+    if end > gtp.len() {
+        return SLOW;
+    }
+    let teid = be32(h, 4);
+    let mut off = 8;
+    let mut qfi = None;
+    if flags & 0x07 != 0 {
+        let Some(opt) = gtp.get(8..12).filter(|_| end >= 12) else {
+            return SLOW;
+        };
+        off = 12;
+        if flags & 0x04 != 0 && opt[3] != gtpu::EXT_NONE {
+            // Only a one-word PDU Session Container ending the chain.
+            let Some(x) = gtp.get(12..16).filter(|_| end >= 16) else {
+                return SLOW;
+            };
+            if opt[3] != gtpu::EXT_PDU_SESSION_CONTAINER
+                || x[0] != 1
+                || x[3] != gtpu::EXT_NONE
+                || !(x[1] >> 4 == 1 || (x[1] >> 4 == 0 && x[2] & 0x80 == 0))
+            {
+                return SLOW;
+            }
+            qfi = Some(x[2] & 0x3f);
+            off = 16;
+        }
+    }
+    FastFrame {
+        l3_offset: l3,
+        kind: Fast::Gpdu(FastGpdu {
+            outer: ip.addrs,
+            teid,
+            qfi,
+            inner_offset: l3 + u + 8 + off,
+            inner_len: end - off,
+        }),
+    }
+}
+
+/// The outer IP, UDP and GTP-U headers of one tunnel, compact (56 bytes):
+/// what a FAR keeps per tunnel, written per packet by
+/// [`TunnelHeader::write`]. Byte for byte the same headers as an
+/// [`EncapTemplate`] of the same [`EncapSpec`] without its Ethernet part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelHeader {
+    src: [u8; 16],
+    dst: [u8; 16],
+    teid: u32,
+    /// IPv4: sum of the header words except total length, identification
+    /// and checksum. IPv6: pseudo-header sum of addresses and next header.
+    partial: u32,
+    psc: [u8; 8],
+    src_port: u16,
+    dst_port: u16,
+    psc_len: u8,
+    tos: u8,
+    ttl: u8,
+    v6: bool,
+}
+
+impl TunnelHeader {
+    /// The headers for `spec` (its Ethernet part is ignored).
+    pub fn new(spec: &EncapSpec) -> Result<Self> {
+        let mut src = [0u8; 16];
+        let mut dst = [0u8; 16];
+        let v6 = match (spec.src, spec.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                src[..4].copy_from_slice(&s.octets());
+                dst[..4].copy_from_slice(&d.octets());
+                false
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                src = s.octets();
+                dst = d.octets();
+                true
+            }
+            _ => return Err(WireError::Malformed),
+        };
+        let mut psc = [0u8; 8];
+        let psc_len = match &spec.pdu_session {
+            Some(p) => p.emit_ext(&mut psc, gtpu::EXT_NONE)? as u8,
+            None => 0,
+        };
+        let partial = if v6 {
+            checksum::pseudo_v6(&src.into(), &dst.into(), PROTO_UDP, 0)
+        } else {
+            let words = [
+                0x4500 | u32::from(spec.tos),
+                u32::from(spec.ttl) << 8 | u32::from(PROTO_UDP),
+            ];
+            checksum::sum(&src[..4], checksum::sum(&dst[..4], words[0] + words[1]))
+        };
+        Ok(TunnelHeader {
+            src,
+            dst,
+            teid: spec.teid,
+            partial,
+            psc,
+            src_port: spec.src_port,
+            dst_port: spec.dst_port,
+            psc_len,
+            tos: spec.tos,
+            ttl: spec.ttl,
+            v6,
+        })
+    }
+
+    /// Bytes [`TunnelHeader::write`] puts before the inner packet.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.ip_len() + 8 + self.gtp_len()
+    }
+
+    /// Never empty.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    #[inline]
+    fn ip_len(&self) -> usize {
+        if self.v6 {
+            40
+        } else {
+            20
+        }
+    }
+
+    #[inline]
+    fn gtp_len(&self) -> usize {
+        if self.psc_len == 0 {
+            gtpu::HEADER_LEN
+        } else {
+            gtpu::HEADER_LEN_OPT + usize::from(self.psc_len)
+        }
+    }
+
+    /// True for an IPv6 outer header.
+    pub fn is_v6(&self) -> bool {
+        self.v6
+    }
+
+    /// The tunnel's remote address.
+    pub fn dst(&self) -> IpAddr {
+        if self.v6 {
+            IpAddr::V6(self.dst.into())
+        } else {
+            IpAddr::V4([self.dst[0], self.dst[1], self.dst[2], self.dst[3]].into())
+        }
+    }
+
+    /// The local address.
+    pub fn src(&self) -> IpAddr {
+        if self.v6 {
+            IpAddr::V6(self.src.into())
+        } else {
+            IpAddr::V4([self.src[0], self.src[1], self.src[2], self.src[3]].into())
+        }
+    }
+
+    /// The remote TEID.
+    pub fn teid(&self) -> u32 {
+        self.teid
+    }
+
+    /// True if the header carries a PDU Session Container.
+    pub fn has_pdu_session(&self) -> bool {
+        self.psc_len != 0
+    }
+
+    /// Replaces the PDU Session Container (when the header has one): the
+    /// QFI of the QoS flow a packet belongs to.
+    #[inline]
+    pub fn set_pdu_session(&mut self, p: &PduSessionInfo) {
+        if self.psc_len == 0 {
+            return;
+        }
+        let mut b = [0u8; 8];
+        if let Ok(n) = p.emit_ext(&mut b, gtpu::EXT_NONE) {
+            self.psc = b;
+            self.psc_len = n as u8;
+        }
+    }
+
+    /// The header as eight 64-bit words (for packed storage).
+    pub fn to_words(&self) -> [u64; 8] {
+        let w = |b: &[u8]| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            u64::from_le_bytes(a)
+        };
+        [
+            w(&self.src[..8]),
+            w(&self.src[8..]),
+            w(&self.dst[..8]),
+            w(&self.dst[8..]),
+            u64::from(self.teid) | (u64::from(self.partial) << 32),
+            w(&self.psc),
+            u64::from(self.src_port)
+                | (u64::from(self.dst_port) << 16)
+                | (u64::from(self.psc_len) << 32)
+                | (u64::from(self.tos) << 40)
+                | (u64::from(self.ttl) << 48)
+                | (u64::from(self.v6) << 56),
+            0,
+        ]
+    }
+
+    /// The header from [`TunnelHeader::to_words`].
+    #[inline(always)]
+    pub fn from_words(w: &[u64; 8]) -> TunnelHeader {
+        let mut src = [0u8; 16];
+        let mut dst = [0u8; 16];
+        src[..8].copy_from_slice(&w[0].to_le_bytes());
+        src[8..].copy_from_slice(&w[1].to_le_bytes());
+        dst[..8].copy_from_slice(&w[2].to_le_bytes());
+        dst[8..].copy_from_slice(&w[3].to_le_bytes());
+        TunnelHeader {
+            src,
+            dst,
+            teid: w[4] as u32,
+            partial: (w[4] >> 32) as u32,
+            psc: w[5].to_le_bytes(),
+            src_port: w[6] as u16,
+            dst_port: (w[6] >> 16) as u16,
+            psc_len: ((w[6] >> 32) as u8).min(8),
+            tos: (w[6] >> 40) as u8,
+            ttl: (w[6] >> 48) as u8,
+            v6: (w[6] >> 56) & 1 != 0,
+        }
+    }
+
+    /// The same tunnel without the PDU Session Container (for signalling
+    /// such as End Marker).
+    pub fn without_pdu_session(&self) -> TunnelHeader {
+        TunnelHeader {
+            psc_len: 0,
+            psc: [0; 8],
+            ..*self
+        }
+    }
+
+    /// Writes the headers of a G-PDU into `pkt[..self.len()]`; the inner
+    /// packet follows at `pkt[self.len()..]`. `ident` is the IPv4
+    /// identification.
+    #[inline]
+    pub fn write(&self, pkt: &mut [u8], ident: u16) -> Result<()> {
+        self.write_msg(pkt, gtpu::MSG_GPDU, ident)
+    }
+
+    /// Like [`TunnelHeader::write`] for any GTP-U message type.
+    #[inline]
+    pub fn write_msg(&self, pkt: &mut [u8], msg_type: u8, ident: u16) -> Result<()> {
+        let hl = self.len();
+        if pkt.len() < hl {
+            return Err(WireError::BufferTooSmall);
+        }
+        let inner_len = pkt.len() - hl;
+        let ip_len = self.ip_len();
+        let gtp_len = hl - ip_len - 8;
+        let udp_len = u16::try_from(8 + gtp_len + inner_len).map_err(|_| WireError::BadLength)?;
+        let gtp_payload = (gtp_len - gtpu::HEADER_LEN + inner_len) as u16;
+        let (ip, rest) = pkt.split_at_mut(ip_len);
+        if self.v6 {
+            let vtf = (6u32 << 28) | (u32::from(self.tos) << 20);
+            ip[0..4].copy_from_slice(&vtf.to_be_bytes());
+            ip[4..6].copy_from_slice(&udp_len.to_be_bytes());
+            ip[6] = PROTO_UDP;
+            ip[7] = self.ttl;
+            ip[8..24].copy_from_slice(&self.src);
+            ip[24..40].copy_from_slice(&self.dst);
+        } else {
+            let total =
+                u16::try_from(20 + usize::from(udp_len)).map_err(|_| WireError::BadLength)?;
+            let csum = checksum::finish(self.partial + u32::from(total) + u32::from(ident));
+            ip[0] = 0x45;
+            ip[1] = self.tos;
+            ip[2..4].copy_from_slice(&total.to_be_bytes());
+            ip[4..6].copy_from_slice(&ident.to_be_bytes());
+            ip[6..8].copy_from_slice(&[0, 0]);
+            ip[8] = self.ttl;
+            ip[9] = PROTO_UDP;
+            ip[10..12].copy_from_slice(&csum.to_be_bytes());
+            ip[12..16].copy_from_slice(&self.src[..4]);
+            ip[16..20].copy_from_slice(&self.dst[..4]);
+        }
+        let (udp, gtp) = rest.split_at_mut(8);
+        udp[0..2].copy_from_slice(&self.src_port.to_be_bytes());
+        udp[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
+        udp[4..6].copy_from_slice(&udp_len.to_be_bytes());
+        udp[6..8].copy_from_slice(&[0, 0]);
+        gtp[0] = if self.psc_len == 0 { 0x30 } else { 0x34 };
+        gtp[1] = msg_type;
+        gtp[2..4].copy_from_slice(&gtp_payload.to_be_bytes());
+        gtp[4..8].copy_from_slice(&self.teid.to_be_bytes());
+        if self.psc_len != 0 {
+            let n = usize::from(self.psc_len);
+            gtp[8..12].copy_from_slice(&[0, 0, 0, gtpu::EXT_PDU_SESSION_CONTAINER]);
+            gtp[12..12 + n].copy_from_slice(&self.psc[..n]);
+        }
+        if self.v6 {
+            let acc = self.partial + u32::from(udp_len);
+            let mut c = checksum::finish(checksum::sum(&pkt[40..], acc));
+            if c == 0 {
+                c = 0xffff;
+            }
+            pkt[46..48].copy_from_slice(&c.to_be_bytes());
+        }
+        Ok(())
+    }
 }
 
 /// Which IP version an encapsulation template builds.

@@ -79,8 +79,13 @@ pub struct RunReport {
     pub mpps: f64,
     /// Nanoseconds per packet.
     pub ns_per_packet: f64,
-    /// Cycles per packet at the nominal clock (`cpu_mhz`).
+    /// Cycles per packet at the nominal clock (`cpu_mhz`), from wall time.
     pub cycles_per_packet: Option<f64>,
+    /// CPU seconds the measuring thread used (10 ms resolution).
+    pub cpu_seconds: Option<f64>,
+    /// Million packets per CPU second: the rate of one core while it runs
+    /// the loop, without the time other processes took the core away.
+    pub mpps_cpu: Option<f64>,
 }
 
 /// Everything a measurement reports (the `--json` output).
@@ -114,6 +119,12 @@ pub struct BenchResult {
     pub mpps_max: f64,
     /// Median cycles per packet.
     pub cycles_per_packet_median: Option<f64>,
+    /// Median, lowest and highest Mpps per CPU second.
+    pub mpps_cpu_median: Option<f64>,
+    /// Lowest Mpps per CPU second.
+    pub mpps_cpu_min: Option<f64>,
+    /// Highest Mpps per CPU second.
+    pub mpps_cpu_max: Option<f64>,
     /// Drops by reason over warm-up and runs (expected: none).
     pub drops: Vec<(&'static str, u64)>,
     /// Usage reports raised (expected: none).
@@ -221,7 +232,8 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchResult, run::SetupError> {
     }
     let mut runs = Vec::new();
     for _ in 0..cfg.repeat.max(1) {
-        let st = run_once(&mut p, cfg.engine, cfg.packets, cfg.seconds);
+        let (st, cpu) =
+            run::with_cpu_time(|| run_once(&mut p, cfg.engine, cfg.packets, cfg.seconds));
         usage += st.usage_reports;
         let secs = st.elapsed_ns as f64 / 1e9;
         let ns_pp = st.elapsed_ns as f64 / st.packets.max(1) as f64;
@@ -232,8 +244,12 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchResult, run::SetupError> {
             mpps: st.packets as f64 / secs.max(1e-9) / 1e6,
             ns_per_packet: ns_pp,
             cycles_per_packet: mhz.map(|m| ns_pp * m / 1000.0),
+            cpu_seconds: cpu,
+            mpps_cpu: cpu.map(|c| st.packets as f64 / c / 1e6),
         });
     }
+    let mut cpu: Vec<f64> = runs.iter().filter_map(|r| r.mpps_cpu).collect();
+    cpu.sort_by(f64::total_cmp);
     let mut mpps: Vec<f64> = runs.iter().map(|r| r.mpps).collect();
     mpps.sort_by(f64::total_cmp);
     let median = mpps[mpps.len() / 2];
@@ -259,6 +275,9 @@ pub fn bench(cfg: &BenchConfig) -> Result<BenchResult, run::SetupError> {
         mpps_min: mpps[0],
         mpps_max: mpps[mpps.len() - 1],
         cycles_per_packet_median: cyc.get(cyc.len() / 2).copied(),
+        mpps_cpu_median: cpu.get(cpu.len() / 2).copied(),
+        mpps_cpu_min: cpu.first().copied(),
+        mpps_cpu_max: cpu.last().copied(),
         runs,
         drops: run::drops(&p.worker),
         usage_reports: usage,

@@ -277,7 +277,7 @@ pub fn bench(cfg: &BenchConfig, eal_args: &[String]) -> Result<BenchResult, Dpdk
     }
     let mut runs = Vec::new();
     for _ in 0..cfg.repeat.max(1) {
-        let st = once(cfg.packets, cfg.seconds, &mut clock);
+        let (st, cpu) = run::with_cpu_time(|| once(cfg.packets, cfg.seconds, &mut clock));
         usage += st.usage_reports;
         let secs = st.elapsed_ns as f64 / 1e9;
         let ns_pp = st.elapsed_ns as f64 / st.packets.max(1) as f64;
@@ -288,8 +288,12 @@ pub fn bench(cfg: &BenchConfig, eal_args: &[String]) -> Result<BenchResult, Dpdk
             mpps: st.packets as f64 / secs.max(1e-9) / 1e6,
             ns_per_packet: ns_pp,
             cycles_per_packet: mhz.map(|m| ns_pp * m / 1000.0),
+            cpu_seconds: cpu,
+            mpps_cpu: cpu.map(|c| st.packets as f64 / c / 1e6),
         });
     }
+    let mut cpu: Vec<f64> = runs.iter().filter_map(|r| r.mpps_cpu).collect();
+    cpu.sort_by(f64::total_cmp);
     let mut mpps: Vec<f64> = runs.iter().map(|r| r.mpps).collect();
     mpps.sort_by(f64::total_cmp);
     let mut cyc: Vec<f64> = runs.iter().filter_map(|r| r.cycles_per_packet).collect();
@@ -313,6 +317,9 @@ pub fn bench(cfg: &BenchConfig, eal_args: &[String]) -> Result<BenchResult, Dpdk
         mpps_median: mpps[mpps.len() / 2],
         mpps_min: mpps[0],
         mpps_max: mpps[mpps.len() - 1],
+        mpps_cpu_median: cpu.get(cpu.len() / 2).copied(),
+        mpps_cpu_min: cpu.first().copied(),
+        mpps_cpu_max: cpu.last().copied(),
         cycles_per_packet_median: cyc.get(cyc.len() / 2).copied(),
         runs,
         drops: run::drops(&worker),

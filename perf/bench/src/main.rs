@@ -68,6 +68,37 @@ struct Args {
     /// default: --no-huge -m 1024 --no-pci --no-shconf -l 0 ...).
     #[arg(long)]
     eal_args: Option<String>,
+    /// Do not restart with transparent huge pages for malloc (by default the
+    /// harness re-executes itself with GLIBC_TUNABLES=glibc.malloc.hugetlb=1,
+    /// as a dataplane host would run: 1M sessions span ~1 GB, and 4 KiB
+    /// pages make every packet a TLB miss).
+    #[arg(long)]
+    no_hugepages: bool,
+}
+
+/// Re-executes this binary with malloc backed by transparent huge pages,
+/// unless that is already the case; returns its exit code if it did.
+fn with_hugepages() -> Option<ExitCode> {
+    const TUNABLE: &str = "glibc.malloc.hugetlb=1";
+    let cur = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    if cur.contains("glibc.malloc.hugetlb") || std::env::var_os("UPF_BENCH_CHILD").is_some() {
+        return None;
+    }
+    let exe = std::env::current_exe().ok()?;
+    let tunables = if cur.is_empty() {
+        TUNABLE.to_string()
+    } else {
+        format!("{cur}:{TUNABLE}")
+    };
+    let status = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("GLIBC_TUNABLES", tunables)
+        .env("UPF_BENCH_CHILD", "1")
+        .status()
+        .ok()?;
+    Some(ExitCode::from(
+        status.code().unwrap_or(1).clamp(0, 255) as u8
+    ))
 }
 
 #[cfg(have_dpdk)]
@@ -86,6 +117,11 @@ fn bench_dpdk(_cfg: &BenchConfig, _eal: Option<&str>) -> Result<upf_bench::Bench
 
 fn main() -> ExitCode {
     let a = Args::parse();
+    if !a.no_hugepages {
+        if let Some(code) = with_hugepages() {
+            return code;
+        }
+    }
     let dir = match a.direction.as_str() {
         "ul" | "uplink" => Direction::Uplink,
         "dl" | "downlink" => Direction::Downlink,
@@ -173,18 +209,26 @@ fn main() -> ExitCode {
         );
         for (i, run) in r.runs.iter().enumerate() {
             println!(
-                "run {i}: {} pkts in {:.3} s: {:.2} Mpps, {:.1} ns/pkt, {} cycles/pkt",
+                "run {i}: {} pkts in {:.3} s: {:.2} Mpps, {:.1} ns/pkt, {} cycles/pkt; {} Mpps per CPU second",
                 run.packets,
                 run.seconds,
                 run.mpps,
                 run.ns_per_packet,
                 run.cycles_per_packet
-                    .map_or("?".into(), |c| format!("{c:.0}"))
+                    .map_or("?".into(), |c| format!("{c:.0}")),
+                run.mpps_cpu.map_or("?".into(), |c| format!("{c:.2}"))
             );
         }
         println!(
-            "Mpps median {:.2} (min {:.2}, max {:.2}); drops {:?}; usage reports {}",
-            r.mpps_median, r.mpps_min, r.mpps_max, r.drops, r.usage_reports
+            "Mpps median {:.2} (min {:.2}, max {:.2}); per CPU second {} (min {}, max {}); drops {:?}; usage reports {}",
+            r.mpps_median,
+            r.mpps_min,
+            r.mpps_max,
+            r.mpps_cpu_median.map_or("?".into(), |v| format!("{v:.2}")),
+            r.mpps_cpu_min.map_or("?".into(), |v| format!("{v:.2}")),
+            r.mpps_cpu_max.map_or("?".into(), |v| format!("{v:.2}")),
+            r.drops,
+            r.usage_reports
         );
     }
     ExitCode::SUCCESS

@@ -276,7 +276,11 @@ impl Rig {
     }
 
     pub fn with(cfg: WorkerConfig, workers: u32) -> Rig {
-        let topo = topology(workers);
+        Self::with_topology(cfg, topology(workers))
+    }
+
+    pub fn with_topology(cfg: WorkerConfig, topo: Topology) -> Rig {
+        let workers = topo.workers;
         let mut w = Worker::new(cfg, topo);
         let mut out = Output::new(3, workers as usize);
         let mut pool = MemPool::new(512, 2048, 256);
