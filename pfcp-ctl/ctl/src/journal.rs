@@ -18,9 +18,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::session::SessionState;
+use upf_rules::Pfd;
 
-/// Version of the record format.
-pub const FORMAT: u32 = 1;
+/// Version of the record format (2: PFD records, FQ-CSIDs and the
+/// establishment's sequence number in the session state).
+pub const FORMAT: u32 = 2;
 
 /// An association as journalled.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +64,13 @@ pub enum Record {
         /// UP SEID.
         seid: u64,
     },
+    /// The PFDs of an application (empty: removed).
+    Pfds {
+        /// Application ID.
+        app: String,
+        /// Its PFDs.
+        pfds: Vec<Pfd>,
+    },
 }
 
 /// Everything replayed from a journal.
@@ -73,6 +82,8 @@ pub struct Restored {
     pub assocs: BTreeMap<String, AssocRecord>,
     /// Sessions by UP SEID.
     pub sessions: BTreeMap<u64, SessionState>,
+    /// PFDs by application ID.
+    pub pfds: BTreeMap<String, Vec<Pfd>>,
     /// Records read.
     pub records: u64,
     /// Bytes of a torn tail that were dropped.
@@ -93,12 +104,17 @@ pub enum JournalError {
     /// The file was written by an incompatible version.
     #[error("journal {0}: unsupported format")]
     Format(PathBuf),
+    /// Another pfcp-ctl holds the journal (same `state_dir`).
+    #[error("journal {0} is locked by another pfcp-ctl")]
+    Locked(PathBuf),
 }
 
 /// An open journal.
 pub struct Journal {
     path: PathBuf,
     file: File,
+    /// Holds the state directory's lock while the journal is open.
+    _lock: File,
     size: u64,
     live: Restored,
     pending: Vec<u8>,
@@ -127,6 +143,13 @@ fn apply(st: &mut Restored, r: Record) {
         Record::SessionGone { seid } => {
             st.sessions.remove(&seid);
         }
+        Record::Pfds { app, pfds } => {
+            if pfds.is_empty() {
+                st.pfds.remove(&app);
+            } else {
+                st.pfds.insert(app, pfds);
+            }
+        }
     }
 }
 
@@ -140,6 +163,19 @@ impl Journal {
             source,
         };
         std::fs::create_dir_all(dir).map_err(io_err)?;
+        // One writer per state directory: a second pfcp-ctl on the same
+        // state would answer the same SMFs from a diverging copy.
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("pfcp-ctl.lock"))
+            .map_err(io_err)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(JournalError::Locked(path)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
+        }
         let mut st = Restored::default();
         let mut good = 0u64;
         if let Ok(mut f) = File::open(&path) {
@@ -183,11 +219,13 @@ impl Journal {
         let mut j = Journal {
             path,
             file,
+            _lock: lock,
             size: good,
             live: Restored {
                 recovery: st.recovery,
                 assocs: st.assocs.clone(),
                 sessions: st.sessions.clone(),
+                pfds: st.pfds.clone(),
                 ..Default::default()
             },
             pending: Vec::new(),
@@ -251,6 +289,15 @@ impl Journal {
         );
         for a in self.live.assocs.values() {
             encode(&Record::Assoc(a.clone()), &mut buf);
+        }
+        for (app, pfds) in &self.live.pfds {
+            encode(
+                &Record::Pfds {
+                    app: app.clone(),
+                    pfds: pfds.clone(),
+                },
+                &mut buf,
+            );
         }
         for (seid, s) in &self.live.sessions {
             encode(

@@ -12,7 +12,7 @@ use pfcp_codec::msg::{self as m, mt, Message, Pdu};
 use tracing::{debug, info, warn};
 use upf_ctrl::msg::{Command, CommandError, Event};
 use upf_rules::report::UsageReport;
-use upf_rules::{Pfd, RuleError, RuleErrorReason};
+use upf_rules::{ApplyAction, Pfd, RuleError, RuleErrorReason};
 
 use crate::alloc::Allocator;
 use crate::convert;
@@ -64,6 +64,9 @@ pub struct NodeConfig {
     pub fseid_v4: Option<std::net::Ipv4Addr>,
     /// Our N4 IPv6 address (UP F-SEID).
     pub fseid_v6: Option<std::net::Ipv6Addr>,
+    /// Session requests per second before new establishments are refused
+    /// with "PFCP entity in congestion" (0: no limit).
+    pub max_request_rate: u32,
 }
 
 /// Output of the node.
@@ -106,6 +109,8 @@ pub struct NodeStats {
     pub requests_timed_out: u64,
     /// Peers declared failed.
     pub peers_failed: u64,
+    /// Establishments refused by `max_request_rate`.
+    pub rate_limited: u64,
 }
 
 struct Assoc {
@@ -149,6 +154,8 @@ struct Op {
     seq: u32,
     cp_seid: u64,
     kind: OpKind,
+    /// The command in flight (re-sent if the dataplane is re-attached).
+    cur: Option<Command>,
     /// Further commands to send after this one's Ack.
     next: VecDeque<Command>,
     reports: Vec<UsageReport>,
@@ -175,9 +182,27 @@ pub struct Node {
     next_req: u64,
     out_reqs: HashMap<u32, Outgoing>,
     next_seq: u32,
+    /// PFDs per application (re-pushed after a dataplane restart).
+    pfds: BTreeMap<String, Vec<Pfd>>,
+    /// Downlink Data Reports held back by a BAR's notification delay.
+    ddn: Vec<Delayed>,
+    /// Token bucket of `max_request_rate`: tokens, last refill (ms).
+    bucket: (f64, u64),
     /// Counters.
     pub stats: NodeStats,
 }
+
+/// A Downlink Data Report waiting for its BAR's notification delay.
+struct Delayed {
+    due: u64,
+    seid: u64,
+    msg: Message,
+}
+
+/// PFCPSMReq-Flags (TS 29.244 8.2.31): drop buffered packets.
+const SM_DROBU: u8 = 0x01;
+/// PFCPSMReq-Flags: query all URRs.
+const SM_QAURR: u8 = 0x04;
 
 fn cause_ie(c: Cause) -> i::CauseIe {
     i::CauseIe(c as u8)
@@ -219,6 +244,7 @@ impl Node {
             sessions.insert(seid, s);
         }
         let hb = cfg.heartbeat_interval_ms;
+        let rate = f64::from(cfg.max_request_rate);
         let assocs = restored
             .assocs
             .into_values()
@@ -247,8 +273,18 @@ impl Node {
             next_req: 1,
             out_reqs: HashMap::new(),
             next_seq: 1,
+            pfds: restored.pfds,
+            ddn: Vec::new(),
+            bucket: (rate, now),
             stats: NodeStats::default(),
         }
+    }
+
+    /// Starts request IDs towards the dataplane at `base`, so that IDs of a
+    /// restarted pfcp-ctl never match Acks the previous run left in the
+    /// control channel (the shell passes the wall clock in microseconds).
+    pub fn set_request_base(&mut self, base: u64) {
+        self.next_req = base;
     }
 
     /// Our Recovery Time Stamp.
@@ -321,16 +357,23 @@ impl Node {
 
     /// Sends a response and caches it for retransmitted requests.
     fn respond(&mut self, out: &mut Vec<Out>, now: u64, to: SocketAddr, req_type: u8, pdu: Pdu) {
-        if let Some(c) = response_cause(&pdu.msg) {
+        let cause = response_cause(&pdu.msg);
+        if let Some(c) = cause {
             *self.stats.causes.entry(c).or_default() += 1;
         }
         let seq = pdu.seq;
         let data = self.send(out, to, &pdu);
-        self.dedup.insert((to, seq, req_type), (Some(data), now));
+        // Only associated peers' answers are kept: a stranger's requests are
+        // cheap to answer again and must not fill the cache.
+        if self.peer_of(to).is_some() || cause == Some(Cause::RequestAccepted as u8) {
+            self.dedup.insert((to, seq, req_type), (Some(data), now));
+        }
     }
 
     /// The whole state for the dataplane (after a start or a dataplane
-    /// restart): SyncBegin, every session, SyncEnd.
+    /// restart): SyncBegin, every session, every application's PFDs,
+    /// SyncEnd; then the command of every operation still waiting for the
+    /// dataplane again (the caller drops commands it had not sent yet).
     pub fn resync(&mut self, out: &mut Vec<Out>) {
         let r = self.req();
         out.push(Out::Dp(Command::SyncBegin { req: r }));
@@ -343,8 +386,36 @@ impl Node {
             let r = self.req();
             out.push(Out::Dp(Command::SessionPut { req: r, rules }));
         }
+        let apps: Vec<(String, Vec<Pfd>)> = self
+            .pfds
+            .iter()
+            .map(|(a, p)| (a.clone(), p.clone()))
+            .collect();
+        for (application_id, pfds) in apps {
+            let req = self.req();
+            out.push(Out::Dp(Command::PfdPut {
+                req,
+                application_id,
+                pfds,
+            }));
+        }
         let r = self.req();
         out.push(Out::Dp(Command::SyncEnd { req: r }));
+        let mut waiting: Vec<u64> = self.ops.keys().copied().collect();
+        waiting.sort_unstable();
+        for old in waiting {
+            let Some(mut op) = self.ops.remove(&old) else {
+                continue;
+            };
+            let Some(mut cmd) = op.cur.take() else {
+                continue;
+            };
+            let req = self.req();
+            set_req(&mut cmd, req);
+            op.cur = Some(cmd.clone());
+            out.push(Out::Dp(cmd));
+            self.ops.insert(req, op);
+        }
     }
 
     // ------------------------------------------------------------------
@@ -401,8 +472,11 @@ impl Node {
     ) {
         let (cause, offending) = error.cause();
         debug!(%from, msg_type, %error, "rejecting malformed request");
+        // The CP SEID only of the sender's own session.
+        let peer = self.peer_of(from);
         let cp_seid = seid
             .and_then(|s| self.sessions.get(&s))
+            .filter(|s| peer.as_deref() == Some(s.peer_node.as_str()))
             .map_or(0, |s| s.cp.seid);
         let msg = self.error_response(msg_type, cause, offending);
         if let Some(msg) = msg {
@@ -506,12 +580,23 @@ impl Node {
             .map(|(n, _)| n.clone())
     }
 
+    /// Whether `from` announcing `node` may associate: an entry matches
+    /// when every field it gives matches (address and/or Node ID).
     fn allowed(&self, from: SocketAddr, node: &str) -> bool {
         self.cfg.allowed.is_empty()
             || self.cfg.allowed.iter().any(|a| {
-                a.addr.is_some_and(|x| x == from.ip())
-                    || a.node_id.as_deref().is_some_and(|n| n == node)
+                (a.addr.is_some() || a.node_id.is_some())
+                    && a.addr.is_none_or(|x| x == from.ip())
+                    && a.node_id.as_deref().is_none_or(|n| n == node)
             })
+    }
+
+    /// The association that `node` names, if `from` is its address: node
+    /// procedures that change an association must come from it.
+    fn own_assoc(&self, from: SocketAddr, node: &str) -> bool {
+        self.assocs
+            .get(node)
+            .is_some_and(|a| a.addr.ip() == from.ip())
     }
 
     fn request(&mut self, now: u64, from: SocketAddr, pdu: Pdu, out: &mut Vec<Out>) {
@@ -545,7 +630,7 @@ impl Node {
             }
             Message::AssociationUpdateRequest(r) => {
                 let node = r.node_id.to_string();
-                let cause = if self.assocs.contains_key(&node) {
+                let cause = if self.own_assoc(from, &node) {
                     Cause::RequestAccepted
                 } else {
                     Cause::NoEstablishedPfcpAssociation
@@ -560,7 +645,8 @@ impl Node {
             }
             Message::AssociationReleaseRequest(r) => {
                 let node = r.node_id.to_string();
-                let cause = if self.assocs.remove(&node).is_some() {
+                let cause = if self.own_assoc(from, &node) {
+                    self.assocs.remove(&node);
                     info!(%node, "association released by the SMF");
                     out.push(Out::Journal(Record::AssocGone { node: node.clone() }));
                     self.purge_peer(&node, out);
@@ -574,68 +660,9 @@ impl Node {
                 });
                 self.respond(out, now, from, t, Pdu::node(pdu.seq, rsp));
             }
-            Message::PfdManagementRequest(r) => {
-                if self.peer_of(from).is_none() {
-                    let msg = self.error_response(t, Cause::NoEstablishedPfcpAssociation, None);
-                    if let Some(msg) = msg {
-                        self.respond(out, now, from, t, Pdu::node(pdu.seq, msg));
-                    }
-                    return;
-                }
-                for a in &r.application_ids_pfds {
-                    let pfds: Vec<Pfd> = a
-                        .pfd_context
-                        .iter()
-                        .map(|c| {
-                            let mut p = Pfd::default();
-                            for x in &c.pfd_contents {
-                                if let Some(fd) =
-                                    x.flow_description.as_deref().and_then(|f| f.parse().ok())
-                                {
-                                    p.flows.push(fd);
-                                }
-                                if let Some(d) = &x.domain_name {
-                                    p.domain_names.push(d.clone());
-                                }
-                                if let Some(u) = &x.url {
-                                    p.urls.push(u.clone());
-                                }
-                            }
-                            p
-                        })
-                        .collect();
-                    let req = self.req();
-                    out.push(Out::Dp(Command::PfdPut {
-                        req,
-                        application_id: a.application_id.text(),
-                        pfds,
-                    }));
-                }
-                let rsp = Message::PfdManagementResponse(m::PfdManagementResponse {
-                    cause: cause_ie(Cause::RequestAccepted),
-                    offending_ie: None,
-                    node_id: Some(self.cfg.node_id.clone()),
-                });
-                self.respond(out, now, from, t, Pdu::node(pdu.seq, rsp));
-            }
+            Message::PfdManagementRequest(r) => self.pfd_management(now, from, pdu.seq, r, out),
             Message::SessionSetDeletionRequest(r) => {
-                let node = r.node_id.to_string();
-                let seids: Vec<u64> = self
-                    .sessions
-                    .iter()
-                    .filter(|(_, s)| s.peer_node == node)
-                    .map(|(k, _)| *k)
-                    .collect();
-                info!(%node, count = seids.len(), "session set deletion");
-                for s in seids {
-                    self.drop_session(s, out);
-                }
-                let rsp = Message::SessionSetDeletionResponse(m::SessionSetDeletionResponse {
-                    node_id: self.cfg.node_id.clone(),
-                    cause: cause_ie(Cause::RequestAccepted),
-                    offending_ie: None,
-                });
-                self.respond(out, now, from, t, Pdu::node(pdu.seq, rsp));
+                self.session_set_deletion(now, from, pdu.seq, r, out)
             }
             Message::NodeReportRequest(_) => {
                 let msg = self.error_response(t, Cause::ServiceNotSupported, None);
@@ -655,6 +682,137 @@ impl Node {
         }
     }
 
+    /// PFD Management: the PFDs of each listed application replace its
+    /// previous ones (none: the application's PFDs are removed; no
+    /// application at all: every PFD is removed).
+    fn pfd_management(
+        &mut self,
+        now: u64,
+        from: SocketAddr,
+        seq: u32,
+        r: m::PfdManagementRequest,
+        out: &mut Vec<Out>,
+    ) {
+        let t = mt::PFD_MANAGEMENT_REQUEST;
+        if self.peer_of(from).is_none() {
+            if let Some(msg) = self.error_response(t, Cause::NoEstablishedPfcpAssociation, None) {
+                self.send(out, from, &Pdu::node(seq, msg));
+            }
+            return;
+        }
+        let mut apps: Vec<(String, Vec<Pfd>)> = Vec::new();
+        for a in &r.application_ids_pfds {
+            let mut pfds = Vec::new();
+            for c in &a.pfd_context {
+                let mut p = Pfd::default();
+                for x in &c.pfd_contents {
+                    if let Some(f) = x.flow_description.as_deref() {
+                        match f.parse() {
+                            Ok(fd) => p.flows.push(fd),
+                            Err(_) => {
+                                debug!(%from, flow = f, "PFD with an unusable flow description");
+                                if let Some(msg) = self.error_response(
+                                    t,
+                                    Cause::MandatoryIeIncorrect,
+                                    Some(t::PFD_CONTENTS),
+                                ) {
+                                    self.respond(out, now, from, t, Pdu::node(seq, msg));
+                                }
+                                return;
+                            }
+                        }
+                    }
+                    if let Some(d) = &x.domain_name {
+                        p.domain_names.push(d.clone());
+                    }
+                    if let Some(u) = &x.url {
+                        p.urls.push(u.clone());
+                    }
+                }
+                pfds.push(p);
+            }
+            apps.push((a.application_id.text(), pfds));
+        }
+        if apps.is_empty() {
+            apps = self.pfds.keys().map(|a| (a.clone(), Vec::new())).collect();
+        }
+        for (app, pfds) in apps {
+            if pfds.is_empty() {
+                self.pfds.remove(&app);
+            } else {
+                self.pfds.insert(app.clone(), pfds.clone());
+            }
+            out.push(Out::Journal(Record::Pfds {
+                app: app.clone(),
+                pfds: pfds.clone(),
+            }));
+            let req = self.req();
+            out.push(Out::Dp(Command::PfdPut {
+                req,
+                application_id: app,
+                pfds,
+            }));
+        }
+        let rsp = Message::PfdManagementResponse(m::PfdManagementResponse {
+            cause: cause_ie(Cause::RequestAccepted),
+            offending_ie: None,
+            node_id: Some(self.cfg.node_id.clone()),
+        });
+        self.respond(out, now, from, t, Pdu::node(seq, rsp));
+    }
+
+    /// Session Set Deletion: the sender's sessions whose FQ-CSIDs match one
+    /// in the request (all of the sender's sessions when the request names
+    /// none). Only the association's own address may ask, and only for
+    /// its own Node ID.
+    fn session_set_deletion(
+        &mut self,
+        now: u64,
+        from: SocketAddr,
+        seq: u32,
+        r: m::SessionSetDeletionRequest,
+        out: &mut Vec<Out>,
+    ) {
+        let t = mt::SESSION_SET_DELETION_REQUEST;
+        let node = r.node_id.to_string();
+        let cause = if self.peer_of(from).is_none() {
+            Cause::NoEstablishedPfcpAssociation
+        } else if !self.own_assoc(from, &node) {
+            warn!(%from, %node, "session set deletion for another peer's Node ID refused");
+            Cause::RequestRejected
+        } else {
+            let wanted: Vec<FqCsid> = r
+                .fq_csid
+                .iter()
+                .filter_map(|b| FqCsid::parse(&b.0))
+                .collect();
+            let seids: Vec<u64> = self
+                .sessions
+                .iter()
+                .filter(|(_, s)| s.peer_node == node)
+                .filter(|(_, s)| {
+                    wanted.is_empty()
+                        || s.csids
+                            .iter()
+                            .filter_map(|b| FqCsid::parse(b))
+                            .any(|c| wanted.iter().any(|w| w.overlaps(&c)))
+                })
+                .map(|(k, _)| *k)
+                .collect();
+            info!(%node, count = seids.len(), "session set deletion");
+            for s in seids {
+                self.drop_session(s, out);
+            }
+            Cause::RequestAccepted
+        };
+        let rsp = Message::SessionSetDeletionResponse(m::SessionSetDeletionResponse {
+            node_id: self.cfg.node_id.clone(),
+            cause: cause_ie(cause),
+            offending_ie: None,
+        });
+        self.respond(out, now, from, t, Pdu::node(seq, rsp));
+    }
+
     fn association_setup(
         &mut self,
         now: u64,
@@ -672,6 +830,38 @@ impl Node {
                 self.respond(out, now, from, t, Pdu::node(seq, msg));
             }
             return;
+        }
+        // Another address already holds this Node ID: only a configuration
+        // entry naming the Node ID lets the SMF move; otherwise one peer could
+        // take over (and purge) another's association.
+        let moved = self
+            .assocs
+            .get(&node)
+            .is_some_and(|a| a.addr.ip() != from.ip());
+        let named = self.cfg.allowed.iter().any(|a| {
+            a.node_id.as_deref() == Some(node.as_str()) && a.addr.is_none_or(|x| x == from.ip())
+        });
+        if moved && !named {
+            self.stats.refused_peers += 1;
+            warn!(%from, %node, "association refused: the Node ID is associated from another address");
+            if let Some(msg) = self.error_response(t, Cause::RequestRejected, None) {
+                self.respond(out, now, from, t, Pdu::node(seq, msg));
+            }
+            return;
+        }
+        // This address associated before under another Node ID: that
+        // association ends (one association per peer address).
+        let old: Vec<String> = self
+            .assocs
+            .iter()
+            .filter(|(n, a)| **n != node && a.addr.ip() == from.ip())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for o in old {
+            info!(node = %o, new = %node, "the peer associates under a new Node ID: old association removed");
+            self.assocs.remove(&o);
+            out.push(Out::Journal(Record::AssocGone { node: o.clone() }));
+            self.purge_peer(&o, out);
         }
         let rt = r.recovery_time_stamp.0;
         match self.assocs.get(&node) {
@@ -764,6 +954,9 @@ impl Node {
                 return;
             }
         }
+        if t != mt::SESSION_ESTABLISHMENT_REQUEST {
+            self.take_token(now, false);
+        }
         // Mark in flight so a retransmission is not executed again.
         self.dedup.insert((from, pdu.seq, t), (None, now));
         match pdu.msg {
@@ -819,13 +1012,24 @@ impl Node {
                 None,
             );
         }
-        // The same CP session again (an SMF that lost our answer and re-sent
-        // with a new sequence number): refuse rather than duplicate.
-        if self.cp_index.contains_key(&(peer.to_string(), cp_seid)) {
+        if let Some(&up) = self.cp_index.get(&(peer.to_string(), cp_seid)) {
+            // The request that created this session, retransmitted after our
+            // restart emptied the response cache: the same answer again.
+            if let Some(st) = self.sessions.get(&up).filter(|s| s.est_seq == Some(seq)) {
+                self.stats.duplicates += 1;
+                let msg = self.establishment_accepted(up, st);
+                return self.respond(out, now, from, t, Pdu::session(seq, cp_seid, msg));
+            }
+            // The same CP session again with a new sequence number: refuse
+            // rather than duplicate.
             return reject(self, out, Cause::RequestRejected, None, None);
         }
         if self.sessions.len() >= self.cfg.max_sessions {
             return reject(self, out, Cause::NoResourcesAvailable, None, None);
+        }
+        if !self.take_token(now, true) {
+            self.stats.rate_limited += 1;
+            return reject(self, out, Cause::PfcpEntityInCongestion, None, None);
         }
         let up_seid = self.alloc.seid();
         let mut txn = Txn::default();
@@ -833,28 +1037,28 @@ impl Node {
             Ok(mut st) => {
                 st.peer_node = peer.to_string();
                 st.peer_addr = Some(from);
-                let req = self.req();
-                out.push(Out::Dp(Command::SessionPut {
-                    req,
+                st.est_seq = Some(seq);
+                self.cp_index.insert((peer.to_string(), cp_seid), up_seid);
+                let put = Command::SessionPut {
+                    req: 0,
                     rules: st.rules.clone(),
-                }));
+                };
                 self.busy.insert(up_seid, VecDeque::new());
-                self.ops.insert(
-                    req,
-                    Op {
-                        seid: up_seid,
-                        peer: from,
-                        seq,
-                        cp_seid,
-                        kind: OpKind::Establish {
-                            state: Box::new(st),
-                            txn,
-                        },
-                        next: VecDeque::new(),
-                        reports: Vec::new(),
-                        rsp: mt::SESSION_ESTABLISHMENT_RESPONSE,
+                let op = Op {
+                    seid: up_seid,
+                    peer: from,
+                    seq,
+                    cp_seid,
+                    kind: OpKind::Establish {
+                        state: Box::new(st),
+                        txn,
                     },
-                );
+                    cur: None,
+                    next: VecDeque::from([put]),
+                    reports: Vec::new(),
+                    rsp: mt::SESSION_ESTABLISHMENT_RESPONSE,
+                };
+                self.start_op(op, out);
             }
             Err(e) => {
                 txn.rollback(&mut self.alloc);
@@ -906,15 +1110,43 @@ impl Node {
         }
         let created: Vec<u16> = r.create_pdr.iter().map(|p| p.pdr_id.0).collect();
         let release_teids = new.unused_teids();
-        let changed = new.rules != cur.rules;
+        let mut changed = new.rules != cur.rules;
         let mut cmds: VecDeque<Command> = VecDeque::new();
+        let flags = r.pfcpsm_req_flags.map_or(0, |f| f.0);
+        if flags & SM_DROBU != 0 {
+            // Drop what is buffered: the buffering FARs drop for one step
+            // (buffered packets are replayed through them and dropped), then
+            // the new rules are installed.
+            let mut drop = cur.rules.clone();
+            let mut any = false;
+            for f in drop.fars.iter_mut() {
+                if f.apply_action.has(ApplyAction::BUFF) {
+                    f.apply_action = ApplyAction(ApplyAction::DROP);
+                    any = true;
+                }
+            }
+            if any {
+                cmds.push_back(Command::SessionPut {
+                    req: 0,
+                    rules: drop,
+                });
+                changed = true;
+            }
+        }
         if changed {
             cmds.push_back(Command::SessionPut {
                 req: 0,
                 rules: new.rules.clone(),
             });
         }
-        if !r.query_urr.is_empty() {
+        if flags & SM_QAURR != 0 {
+            cmds.push_back(Command::SessionQuery {
+                req: 0,
+                seid,
+                urr_ids: Vec::new(),
+                query_reference: r.query_urr_reference.map(|q| q.0),
+            });
+        } else if !r.query_urr.is_empty() {
             cmds.push_back(Command::SessionQuery {
                 req: 0,
                 seid,
@@ -931,6 +1163,7 @@ impl Node {
             peer: from,
             seq,
             cp_seid: new.cp.seid,
+            cur: None,
             kind: OpKind::Modify {
                 state: Box::new(new),
                 txn,
@@ -954,6 +1187,7 @@ impl Node {
             peer: from,
             seq,
             cp_seid: cur.cp.seid,
+            cur: None,
             kind: OpKind::Delete,
             next: VecDeque::from([Command::SessionDelete { req: 0, seid }]),
             reports: Vec::new(),
@@ -969,6 +1203,7 @@ impl Node {
         };
         let req = self.req();
         set_req(&mut cmd, req);
+        op.cur = Some(cmd.clone());
         out.push(Out::Dp(cmd));
         self.ops.insert(req, op);
     }
@@ -1046,6 +1281,22 @@ impl Node {
                     }),
                     ..Default::default()
                 });
+                // A BAR's Downlink Data Notification Delay holds the report
+                // back (TS 29.244 5.2.4.2); it is dropped if buffering ends
+                // meanwhile.
+                let delay = s
+                    .rules
+                    .bar
+                    .and_then(|b| b.dl_data_notification_delay_ms)
+                    .unwrap_or(0);
+                if delay > 0 {
+                    self.ddn.push(Delayed {
+                        due: now + u64::from(delay),
+                        seid: d.seid,
+                        msg,
+                    });
+                    return;
+                }
                 self.report(now, s.peer_addr, s.cp.seid, msg, out);
             }
             Event::ErrorIndication { peer, teid, seids } => {
@@ -1186,37 +1437,16 @@ impl Node {
         let msg = match op.kind {
             OpKind::Establish { state, txn } => {
                 if err.is_none() {
-                    let created = state.created_pdrs(state.rules.pdrs.iter().map(|p| p.id));
                     out.push(Out::Journal(Record::Session {
                         seid,
                         state: state.clone(),
                     }));
-                    self.cp_index
-                        .insert((state.peer_node.clone(), state.cp.seid), seid);
-                    // Our F-SEID carries the address family the SMF used.
-                    let (v4, v6) = (self.cfg.fseid_v4, self.cfg.fseid_v6);
-                    let fseid = i::FSeid {
-                        seid,
-                        ipv4: if state.cp.ipv4.is_some() || v6.is_none() {
-                            v4
-                        } else {
-                            None
-                        },
-                        ipv6: if state.cp.ipv4.is_none() || v4.is_none() {
-                            v6
-                        } else {
-                            None
-                        },
-                    };
+                    let msg = self.establishment_accepted(seid, &state);
                     self.sessions.insert(seid, *state);
-                    Message::SessionEstablishmentResponse(m::SessionEstablishmentResponse {
-                        node_id: self.cfg.node_id.clone(),
-                        cause: cause_ie(cause),
-                        up_fseid: Some(fseid),
-                        created_pdr: created,
-                        ..Default::default()
-                    })
+                    msg
                 } else {
+                    self.cp_index
+                        .remove(&(state.peer_node.clone(), state.cp.seid));
                     txn.rollback(&mut self.alloc);
                     Message::SessionEstablishmentResponse(m::SessionEstablishmentResponse {
                         node_id: self.cfg.node_id.clone(),
@@ -1297,6 +1527,51 @@ impl Node {
         }
     }
 
+    /// The accepting Establishment Response for session `seid`.
+    fn establishment_accepted(&self, seid: u64, state: &SessionState) -> Message {
+        // Our F-SEID carries the address family the SMF used.
+        let (v4, v6) = (self.cfg.fseid_v4, self.cfg.fseid_v6);
+        let fseid = i::FSeid {
+            seid,
+            ipv4: if state.cp.ipv4.is_some() || v6.is_none() {
+                v4
+            } else {
+                None
+            },
+            ipv6: if state.cp.ipv4.is_none() || v4.is_none() {
+                v6
+            } else {
+                None
+            },
+        };
+        Message::SessionEstablishmentResponse(m::SessionEstablishmentResponse {
+            node_id: self.cfg.node_id.clone(),
+            cause: cause_ie(Cause::RequestAccepted),
+            up_fseid: Some(fseid),
+            created_pdr: state.created_pdrs(state.rules.pdrs.iter().map(|p| p.id)),
+            ..Default::default()
+        })
+    }
+
+    /// Takes one token of `max_request_rate`; `refuse` says whether an empty
+    /// bucket refuses the request (establishments) or just stays empty.
+    fn take_token(&mut self, now: u64, refuse: bool) -> bool {
+        let rate = f64::from(self.cfg.max_request_rate);
+        if rate <= 0.0 {
+            return true;
+        }
+        let (tokens, last) = self.bucket;
+        let dt = now.saturating_sub(last) as f64 / 1000.0;
+        let tokens = (tokens + dt * rate).min(rate);
+        if tokens >= 1.0 {
+            self.bucket = (tokens - 1.0, now);
+            true
+        } else {
+            self.bucket = (if refuse { tokens } else { 0.0 }, now);
+            !refuse
+        }
+    }
+
     fn release(&mut self, s: &SessionState) {
         for t in &s.teids {
             self.alloc.release_teid(*t);
@@ -1333,8 +1608,27 @@ impl Node {
     // Time
     // ------------------------------------------------------------------
 
-    /// Runs timers: heartbeats, retransmissions, failed peers, cache expiry.
+    /// Runs timers: heartbeats, retransmissions, failed peers, cache expiry,
+    /// delayed Downlink Data Reports.
     pub fn tick(&mut self, now: u64, out: &mut Vec<Out>) {
+        if self.ddn.iter().any(|d| d.due <= now) {
+            let (due, wait): (Vec<Delayed>, Vec<Delayed>) = std::mem::take(&mut self.ddn)
+                .into_iter()
+                .partition(|d| d.due <= now);
+            self.ddn = wait;
+            for d in due {
+                let Some(s) = self.sessions.get(&d.seid) else {
+                    continue;
+                };
+                let still = s.rules.fars.iter().any(|f| {
+                    f.apply_action.has(ApplyAction::BUFF) && f.apply_action.has(ApplyAction::NOCP)
+                });
+                if still {
+                    let (a, c) = (s.peer_addr, s.cp.seid);
+                    self.report(now, a, c, d.msg, out);
+                }
+            }
+        }
         // Heartbeats towards every associated SMF.
         let due: Vec<String> = self
             .assocs
@@ -1492,4 +1786,34 @@ pub fn up_features() -> i::Features {
         f.set(o, b);
     }
     f
+}
+
+/// An FQ-CSID (TS 29.244 8.2.46): the node address and its CSIDs.
+#[derive(Debug, PartialEq, Eq)]
+struct FqCsid {
+    node: Vec<u8>,
+    csids: Vec<u16>,
+}
+
+impl FqCsid {
+    fn parse(b: &[u8]) -> Option<FqCsid> {
+        let first = *b.first()?;
+        let alen = match first >> 4 {
+            0 | 2 => 4,
+            1 => 16,
+            _ => return None,
+        };
+        let n = usize::from(first & 0x0f);
+        let node = b.get(1..1 + alen)?.to_vec();
+        let body = b.get(1 + alen..1 + alen + 2 * n)?;
+        let csids = body
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
+        Some(FqCsid { node, csids })
+    }
+
+    fn overlaps(&self, o: &FqCsid) -> bool {
+        self.node == o.node && self.csids.iter().any(|c| o.csids.contains(c))
+    }
 }

@@ -55,6 +55,11 @@ pub struct SessionState {
     pub ues: Vec<IpAddr>,
     /// Per PDR, what the UPF chose.
     pub chosen: BTreeMap<u16, Chosen>,
+    /// FQ-CSIDs the SMF gave (raw IE values), for Session Set Deletion.
+    pub csids: Vec<Vec<u8>>,
+    /// Sequence number of the Establishment Request that created the
+    /// session: a retransmission after a restart gets the same answer.
+    pub est_seq: Option<u32>,
 }
 
 /// The UPF's own tunnel addresses.
@@ -334,6 +339,7 @@ impl SessionState {
                 ipv6: m.cp_fseid.ipv6,
             },
             peer_node: m.node_id.to_string(),
+            csids: m.fq_csid.iter().map(|b| b.0.clone()).collect(),
             ..Default::default()
         };
         s.rules.seid = up_seid;
@@ -357,6 +363,9 @@ impl SessionState {
         txn: &mut Txn,
     ) -> Result<SessionState, RuleError> {
         let mut s = self.clone();
+        if !m.fq_csid.is_empty() {
+            s.csids = m.fq_csid.iter().map(|b| b.0.clone()).collect();
+        }
         let r = &mut s.rules;
         for x in &m.remove_pdr {
             r.pdrs.retain(|p| p.id != x.pdr_id.0);

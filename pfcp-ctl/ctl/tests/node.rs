@@ -43,6 +43,7 @@ fn cfg() -> NodeConfig {
         }],
         fseid_v4: Some(Ipv4Addr::new(198, 18, 4, 2)),
         fseid_v6: None,
+        max_request_rate: 0,
     }
 }
 
