@@ -282,7 +282,7 @@ per_session_packets = 64
 
 [dataplane.af_packet]
 block_size = 65536
-block_count = 4
+block_count = 64
 frame_size = 2048
 
 [[dataplane.interfaces]]

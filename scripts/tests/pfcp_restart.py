@@ -109,6 +109,7 @@ def run(lab):
 
     up = Stream(send_ul)
     down = Stream(send_dl)
+    t_first = time.monotonic()
     up.start()
     down.start()
     time.sleep(1.5)
@@ -139,6 +140,13 @@ def run(lab):
     md, gd = analyse(dl, down.sent)
     print(f"uplink: {up.sent} sent, {mu} missing, longest gap {gu * 1000:.1f} ms")
     print(f"downlink: {down.sent} sent, {md} missing, longest gap {gd * 1000:.1f} ms")
+    if mu or md:
+        for w in lab.dp_admin("workers"):
+            print("worker", w["worker"], "drops", w["drops"], "ports", [(p["port"], p["rx_packets"], p["rx_missed"], p["tx_dropped"]) for p in w["ports"]])
+        lost_u = sorted(set(range(up.sent)) - {q for q, _ in ul})
+        lost_d = sorted(set(range(down.sent)) - {q for q, _ in dl})
+        print(f"lost uplink {lost_u[:10]}, downlink {lost_d[:10]}; kill at +{t_kill - t_first:.3f}s, back at +{t_back - t_first:.3f}s; "
+              f"uplink lost at +{[round(q / RATE_HZ, 3) for q in lost_u[:5]]}s")
     check("uplink forwarded throughout: no packet lost", mu == 0, mu)
     check("downlink forwarded throughout: no packet lost", md == 0, md)
     check(f"uplink: no gap beyond {MAX_GAP_S * 1000:.0f} ms", gu < MAX_GAP_S, gu)

@@ -188,6 +188,10 @@ pub struct Node {
     ddn: Vec<Delayed>,
     /// Token bucket of `max_request_rate`: tokens, last refill (ms).
     bucket: (f64, u64),
+    /// Operations waiting for the dataplane per peer address.
+    in_flight: HashMap<IpAddr, usize>,
+    /// Refused association attempts not logged yet, and when we last logged.
+    refused_log: (u64, u64),
     /// Counters.
     pub stats: NodeStats,
 }
@@ -276,6 +280,8 @@ impl Node {
             pfds: restored.pfds,
             ddn: Vec::new(),
             bucket: (rate, now),
+            in_flight: HashMap::new(),
+            refused_log: (0, 0),
             stats: NodeStats::default(),
         }
     }
@@ -329,6 +335,50 @@ impl Node {
     /// Operations waiting for the dataplane.
     pub fn pending_ops(&self) -> usize {
         self.ops.len()
+    }
+
+    /// Records a journal snapshot starts with: every association and PFD set
+    /// (sessions follow one by one, see [`Node::session_record`]).
+    pub fn snapshot_records(&self) -> Vec<Record> {
+        let mut v: Vec<Record> = self
+            .assocs
+            .iter()
+            .map(|(n, a)| {
+                Record::Assoc(AssocRecord {
+                    node: n.clone(),
+                    addr: a.addr,
+                    recovery: a.recovery,
+                })
+            })
+            .collect();
+        v.extend(self.pfds.iter().map(|(a, p)| Record::Pfds {
+            app: a.clone(),
+            pfds: p.clone(),
+        }));
+        v
+    }
+
+    /// The journal record of session `seid` as it is now.
+    pub fn session_record(&self, seid: u64) -> Option<Record> {
+        self.sessions.get(&seid).map(|s| Record::Session {
+            seid,
+            state: Box::new(s.clone()),
+        })
+    }
+
+    /// Live records of the journal (sessions, associations, PFD sets).
+    pub fn live_records(&self) -> u64 {
+        (self.sessions.len() + self.assocs.len() + self.pfds.len()) as u64
+    }
+
+    /// Operations waiting for the dataplane on behalf of `ip`.
+    pub fn in_flight_from(&self, ip: IpAddr) -> usize {
+        self.in_flight.get(&ip).copied().unwrap_or(0)
+    }
+
+    /// True when `ip` is the address of an associated peer.
+    pub fn is_associated(&self, ip: IpAddr) -> bool {
+        self.assocs.values().any(|a| a.addr.ip() == ip)
     }
 
     fn seq(&mut self) -> u32 {
@@ -825,7 +875,14 @@ impl Node {
         let t = mt::ASSOCIATION_SETUP_REQUEST;
         if !self.allowed(from, &node) {
             self.stats.refused_peers += 1;
-            warn!(%from, %node, "association refused: peer not in pfcp.peers");
+            // At most one line per second, however many attempts.
+            let (n, last) = self.refused_log;
+            if last == 0 || now.saturating_sub(last) >= 1000 {
+                warn!(%from, %node, suppressed = n, "association refused: peer not in pfcp.peers");
+                self.refused_log = (0, now.max(1));
+            } else {
+                self.refused_log = (n + 1, last);
+            }
             if let Some(msg) = self.error_response(t, Cause::RequestRejected, None) {
                 self.respond(out, now, from, t, Pdu::node(seq, msg));
             }
@@ -1058,7 +1115,7 @@ impl Node {
                     reports: Vec::new(),
                     rsp: mt::SESSION_ESTABLISHMENT_RESPONSE,
                 };
-                self.start_op(op, out);
+                self.begin_op(op, out);
             }
             Err(e) => {
                 txn.rollback(&mut self.alloc);
@@ -1174,7 +1231,7 @@ impl Node {
             reports: Vec::new(),
             rsp: mt::SESSION_MODIFICATION_RESPONSE,
         };
-        self.start_op(op, out);
+        self.begin_op(op, out);
     }
 
     fn delete(&mut self, from: SocketAddr, seid: u64, seq: u32, out: &mut Vec<Out>) {
@@ -1193,6 +1250,12 @@ impl Node {
             reports: Vec::new(),
             rsp: mt::SESSION_DELETION_RESPONSE,
         };
+        self.begin_op(op, out);
+    }
+
+    /// Starts a new operation (counted against its peer until finished).
+    fn begin_op(&mut self, op: Op, out: &mut Vec<Out>) {
+        *self.in_flight.entry(op.peer.ip()).or_default() += 1;
         self.start_op(op, out);
     }
 
@@ -1423,6 +1486,13 @@ impl Node {
 
     fn finish(&mut self, now: u64, op: Op, err: Option<CommandError>, out: &mut Vec<Out>) {
         let seid = op.seid;
+        let ip = op.peer.ip();
+        if let Some(n) = self.in_flight.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.in_flight.remove(&ip);
+            }
+        }
         let (cause, failed) = match &err {
             None => (Cause::RequestAccepted, None),
             Some(CommandError::Rule(e)) => (

@@ -8,11 +8,14 @@
 //!   delivers that SMF's datagrams to it (a connected socket is the better
 //!   match), so its heartbeats and responses have their own receive buffer
 //!   that nobody else's traffic can fill;
-//! - node messages (heartbeats, associations, responses) are handled as soon
-//!   as they are read; session requests wait in one bounded queue per
+//! - node messages of associated peers (heartbeats, responses) are handled
+//!   as soon as they are read; those of other addresses (association
+//!   attempts, strangers' heartbeats) wait in a bounded queue served with a
+//!   small budget per drain; session requests wait in one bounded queue per
 //!   socket, served round robin in small batches, and the sockets are
-//!   drained again between batches, so reading never waits behind session
-//!   work;
+//!   drained again between batches, so reading never waits behind work;
+//! - requests waiting for the dataplane are capped in total and per peer,
+//!   so one SMF's burst cannot queue up in front of another's requests;
 //! - a full queue drops the newest request (counted; the SMF retransmits).
 
 use std::collections::{HashMap, VecDeque};
@@ -30,7 +33,7 @@ use upf_config::{Config, Fsync, PeerFailurePolicy, Role};
 use upf_ctrl::{ClientEnd, Command, DataplaneStatus, SLOT_PFCP};
 
 use crate::convert::NTP_UNIX_OFFSET;
-use crate::journal::Journal;
+use crate::journal::{Journal, SyncPolicy, Writer};
 use crate::node::{Allowed, FailurePolicy, Node, NodeConfig, NodeStats, Out};
 use crate::session::Endpoints;
 
@@ -52,7 +55,15 @@ const ROUTE_MAX: usize = 65536;
 /// Requests waiting for the dataplane before session requests wait in
 /// their queues (backpressure: the queues are bounded, this keeps the
 /// operations and the command backlog bounded too).
-const MAX_IN_FLIGHT: usize = 16384;
+const MAX_IN_FLIGHT: usize = 4096;
+/// The same for one peer: one SMF's burst cannot fill the dataplane's
+/// command queue in front of another SMF's requests.
+const MAX_IN_FLIGHT_PER_PEER: usize = 1024;
+/// Node messages from addresses without an association (association
+/// attempts, heartbeats of strangers) waiting at most.
+const STRANGER_QUEUE: usize = 4096;
+/// Of those, handled per drain.
+const STRANGER_BUDGET: usize = 64;
 
 /// Errors that stop the server.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +106,9 @@ pub struct Snapshot {
     pub overload_drops: u64,
     /// Associated peers with their own socket.
     pub peer_sockets: usize,
+    /// Longest event loop iteration since the start, µs (what a heartbeat
+    /// answer may wait at worst).
+    pub slowest_loop_us: u64,
     /// UE pool usage.
     pub pools: Vec<(String, usize)>,
     /// Our Recovery Time Stamp.
@@ -217,7 +231,14 @@ struct Sock {
 /// The shell's state between loop iterations.
 struct Shell {
     node: Node,
-    journal: Journal,
+    journal: Writer,
+    /// Answers waiting until the journal has the records they depend on:
+    /// (generation, destination, bytes).
+    held: VecDeque<(u64, SocketAddr, Vec<u8>)>,
+    /// Answers wait for the fsync, not just the write.
+    hold_for_sync: bool,
+    /// A snapshot being streamed to the journal: session IDs and position.
+    snapshot: Option<(Vec<u64>, usize)>,
     socks: Vec<Sock>,
     listen: Vec<SocketAddr>,
     /// Remote IP -> index of the listening socket that last heard from it.
@@ -229,6 +250,8 @@ struct Shell {
     clock: Instant,
     next_rr: usize,
     next_token: usize,
+    /// Node messages of addresses without an association.
+    strangers: VecDeque<(SocketAddr, Vec<u8>)>,
 }
 
 impl Shell {
@@ -264,7 +287,13 @@ impl Shell {
                 let data = &self.buf[..len];
                 let t = data.get(1).copied().unwrap_or(0);
                 if t < 50 {
-                    self.node.datagram(now, from, data, &mut self.out);
+                    if self.socks[i].peer.is_some() || self.node.is_associated(from.ip()) {
+                        self.node.datagram(now, from, data, &mut self.out);
+                    } else if self.strangers.len() < STRANGER_QUEUE {
+                        self.strangers.push_back((from, data.to_vec()));
+                    } else {
+                        self.overload_drops += 1;
+                    }
                 } else if self.socks[i].queue.len() < SESSION_QUEUE {
                     let v = data.to_vec();
                     self.socks[i].queue.push_back((from, v));
@@ -275,8 +304,44 @@ impl Shell {
         }
     }
 
+    /// Streams a slice of the journal snapshot the writer asked for.
+    fn snapshot_step(&mut self) {
+        if self.snapshot.is_none() && self.journal.wants_snapshot() {
+            self.journal.snapshot_begin();
+            for r in self.node.snapshot_records() {
+                self.journal.snapshot_record(r);
+            }
+            self.snapshot = Some((self.node.seids(), 0));
+        }
+        let Some((keys, pos)) = self.snapshot.as_mut() else {
+            return;
+        };
+        let end = (*pos + 4096).min(keys.len());
+        for k in &keys[*pos..end] {
+            if let Some(r) = self.node.session_record(*k) {
+                self.journal.snapshot_record(r);
+            }
+        }
+        *pos = end;
+        if end == keys.len() {
+            self.journal.snapshot_end();
+            self.snapshot = None;
+        }
+    }
+
     fn queued(&self) -> usize {
-        self.socks.iter().map(|s| s.queue.len()).sum()
+        self.socks.iter().map(|s| s.queue.len()).sum::<usize>() + self.strangers.len()
+    }
+
+    /// Some of the strangers' node messages.
+    fn strangers(&mut self) {
+        for _ in 0..STRANGER_BUDGET {
+            let Some((from, data)) = self.strangers.pop_front() else {
+                break;
+            };
+            let now = self.now();
+            self.node.datagram(now, from, &data, &mut self.out);
+        }
     }
 
     /// Session requests, round robin over the sockets' queues, in batches
@@ -294,6 +359,12 @@ impl Shell {
                 let mut took = false;
                 for k in 0..n {
                     let i = (self.next_rr + k) % n;
+                    let full = self.socks[i].queue.front().is_some_and(|(from, _)| {
+                        self.node.in_flight_from(from.ip()) >= MAX_IN_FLIGHT_PER_PEER
+                    });
+                    if full {
+                        continue;
+                    }
                     if let Some((from, data)) = self.socks[i].queue.pop_front() {
                         self.next_rr = (i + 1) % n;
                         let now = self.now();
@@ -310,24 +381,44 @@ impl Shell {
             done += batch;
             self.flush(ctrl, sends);
             self.drain();
+            self.strangers();
             if batch == 0 {
                 break;
             }
         }
     }
 
-    /// Outputs: journal first, then commands and datagrams.
+    /// Outputs: records to the journal thread, commands to the dataplane,
+    /// datagrams out — those after a journal record only once the journal
+    /// has it (so an answer never gets ahead of the state it announces).
     fn flush(&mut self, ctrl: &mut Option<ClientEnd>, sends: &mut Vec<(SocketAddr, Vec<u8>)>) {
+        let mut journalled = false;
+        let mut later: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
         for o in self.out.drain(..) {
             match o {
-                Out::Journal(r) => self.journal.append(r),
+                Out::Journal(r) => {
+                    self.journal.append(r);
+                    journalled = true;
+                }
                 Out::Dp(cmd) => self.dp_backlog.push_back(cmd),
+                Out::Send { to, data } if journalled && changes_state(&data) => {
+                    later.push((to, data))
+                }
                 Out::Send { to, data } => sends.push((to, data)),
             }
         }
-        if self.journal.has_pending() {
-            if let Err(e) = self.journal.flush(false) {
-                error!(error = %e, "journal write failed");
+        let gen = self.journal.commit(self.node.live_records());
+        for (to, data) in later {
+            self.held.push_back((gen, to, data));
+        }
+        let done = if self.hold_for_sync {
+            self.journal.synced()
+        } else {
+            self.journal.written()
+        };
+        while self.held.front().is_some_and(|(g, _, _)| *g <= done) {
+            if let Some((_, to, data)) = self.held.pop_front() {
+                sends.push((to, data));
             }
         }
         if let Some(c) = ctrl.as_mut() {
@@ -428,6 +519,13 @@ impl Shell {
     }
 }
 
+/// Answers that announce a change of state (and so wait for the journal):
+/// PFD management, association setup/update/release, session set deletion,
+/// session establishment/modification/deletion responses.
+fn changes_state(datagram: &[u8]) -> bool {
+    matches!(datagram.get(1), Some(4 | 6 | 8 | 10 | 15 | 51 | 53 | 55))
+}
+
 fn unix_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -443,6 +541,11 @@ pub fn run(
 ) -> Result<(), ServerError> {
     let ncfg = node_config(cfg)?;
     let (journal, restored) = Journal::open(&cfg.node.state_dir, ntp_now())?;
+    let policy = match cfg.pfcp.journal_fsync {
+        Fsync::Always => SyncPolicy::Always,
+        Fsync::Interval => SyncPolicy::Interval(cfg.pfcp.journal_fsync_interval.get()),
+        Fsync::Never => SyncPolicy::Never,
+    };
     info!(
         sessions = restored.sessions.len(),
         associations = restored.assocs.len(),
@@ -472,9 +575,16 @@ pub fn run(
     if socks.is_empty() {
         return Err(ServerError::Config("pfcp.listen is empty".into()));
     }
+    let jw = waker.clone();
+    let journal = Writer::start(journal, policy, move || {
+        let _ = jw.wake();
+    })?;
     let mut sh = Shell {
         node,
         journal,
+        held: VecDeque::new(),
+        hold_for_sync: policy == SyncPolicy::Always,
+        snapshot: None,
         socks,
         listen: cfg.pfcp.listen.clone(),
         route: HashMap::new(),
@@ -485,6 +595,7 @@ pub fn run(
         clock,
         next_rr: 0,
         next_token: 0,
+        strangers: VecDeque::new(),
     };
     let run_dir = cfg.run_dir().to_path_buf();
     let admin = match bind_admin(&cfg.socket_path(&cfg.pfcp.admin_socket)) {
@@ -494,9 +605,6 @@ pub fn run(
             None
         }
     };
-    let fsync = cfg.pfcp.journal_fsync;
-    let fsync_every = cfg.pfcp.journal_fsync_interval.get();
-    let mut last_fsync = Instant::now();
 
     let mut ctrl: Option<ClientEnd> = None;
     let mut notifier = None;
@@ -509,8 +617,9 @@ pub fn run(
     let mut last_peer_sync = Instant::now() - Duration::from_secs(1);
     let mut peers_seen = usize::MAX;
 
+    let mut slowest = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let timeout = if sh.queued() == 0 && sh.node.pending_ops() == 0 {
+        let timeout = if sh.queued() == 0 && sh.node.pending_ops() == 0 && sh.held.is_empty() {
             Duration::from_millis(10)
         } else {
             Duration::from_micros(200)
@@ -520,8 +629,10 @@ pub fn run(
                 return Err(e.into());
             }
         }
+        let t_loop = Instant::now();
         // 1. Datagrams, then session requests in slices.
         sh.drain();
+        sh.strangers();
         sh.work(&mut ctrl, &mut sends);
         // 2. The dataplane: attach, events, restarts.
         if ctrl.is_none() && last_dp_check.elapsed() >= Duration::from_millis(500) {
@@ -588,25 +699,22 @@ pub fn run(
             let now = sh.now();
             sh.node.tick(now, &mut sh.out);
         }
-        // 4. Outputs (journal first), fsync by policy.
+        // 4. Outputs; a slice of a journal snapshot if one is under way.
+        sh.snapshot_step();
         sh.flush(&mut ctrl, &mut sends);
-        let sync = match fsync {
-            Fsync::Always => true,
-            Fsync::Interval => last_fsync.elapsed() >= fsync_every,
-            Fsync::Never => false,
-        };
-        if sync {
-            last_fsync = Instant::now();
-            if let Err(e) = sh.journal.flush(true) {
-                error!(error = %e, "journal sync failed");
-            }
-        }
         // 5. Peer sockets follow the associations.
         let np = sh.node.peers().len();
         if np != peers_seen || last_peer_sync.elapsed() >= Duration::from_secs(1) {
             peers_seen = np;
             last_peer_sync = Instant::now();
             sh.sync_peers(&poll);
+        }
+        let took = t_loop.elapsed().as_micros() as u64;
+        if took > slowest {
+            slowest = took;
+            if took > 100_000 {
+                warn!(ms = took / 1000, "slow event loop iteration");
+            }
         }
         // 6. Admin and metrics.
         if last_snap.elapsed() >= Duration::from_millis(100) {
@@ -622,6 +730,7 @@ pub fn run(
                 s.peer_sockets = sh.socks.iter().filter(|x| x.peer.is_some()).count();
                 s.pools = sh.node.pool_usage();
                 s.recovery = sh.node.recovery();
+                s.slowest_loop_us = slowest;
             }
             if let Some(l) = admin.as_ref() {
                 crate_admin::poll(l, &sh.node, &snapshot);
@@ -629,7 +738,8 @@ pub fn run(
         }
     }
     info!("stopping: flushing the journal");
-    sh.journal.flush(true)?;
+    let live = sh.node.live_records();
+    sh.journal.stop(live);
     drop(notifier);
     Ok(())
 }
@@ -687,6 +797,7 @@ mod crate_admin {
                     "peers_failed": s.stats.peers_failed,
                     "rate_limited": s.stats.rate_limited,
                     "peer_sockets": s.peer_sockets,
+                    "slowest_loop_us": s.slowest_loop_us,
                     "requests_timed_out": s.stats.requests_timed_out,
                     "refused_peers": s.stats.refused_peers,
                     "duplicates": s.stats.duplicates,
