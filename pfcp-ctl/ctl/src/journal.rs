@@ -134,11 +134,48 @@ pub struct Journal {
     _lock: File,
 }
 
-fn encode(r: &Record, out: &mut Vec<u8>) {
-    let payload = postcard::to_allocvec(r).unwrap_or_default();
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
+/// [`Record`] by reference: the same encoding (postcard writes an enum as
+/// its variant index and a `Box<T>` or `&T` as `T`), without a copy.
+#[derive(Serialize)]
+enum RecordRef<'a> {
+    #[allow(dead_code)]
+    Header {
+        format: u32,
+        recovery: u32,
+    },
+    #[allow(dead_code)]
+    Assoc(&'a AssocRecord),
+    #[allow(dead_code)]
+    AssocGone {
+        node: &'a str,
+    },
+    Session {
+        seid: u64,
+        state: &'a SessionState,
+    },
+}
+
+fn frame<T: Serialize>(r: &T, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 8]);
+    match postcard::to_extend(r, std::mem::take(out)) {
+        Ok(v) => *out = v,
+        Err(_) => return,
+    }
+    let len = (out.len() - start - 8) as u32;
+    let crc = crc32fast::hash(&out[start + 8..]);
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Appends the framed encoding of `r` (length, CRC-32, postcard) to `out`.
+pub fn encode(r: &Record, out: &mut Vec<u8>) {
+    frame(r, out);
+}
+
+/// Appends the framed [`Record::Session`] of `state` to `out`.
+pub fn encode_session(seid: u64, state: &SessionState, out: &mut Vec<u8>) {
+    frame(&RecordRef::Session { seid, state }, out);
 }
 
 fn apply(st: &mut Restored, r: Record) {
@@ -262,6 +299,12 @@ impl Journal {
         self.records += 1;
     }
 
+    /// Queues an encoded record.
+    pub fn append_encoded(&mut self, b: &[u8]) {
+        self.pending.extend_from_slice(b);
+        self.records += 1;
+    }
+
     /// Writes queued records to the file (the kernel has them afterwards:
     /// they survive the process, not necessarily the machine).
     pub fn write(&mut self) -> Result<(), JournalError> {
@@ -300,6 +343,10 @@ enum Msg {
     SnapBegin,
     /// Part of the snapshot.
     SnapRec(Record),
+    /// An encoded record (see [`encode_session`]).
+    Bytes(Vec<u8>),
+    /// An encoded record of the snapshot.
+    SnapBytes(Vec<u8>),
     /// The snapshot is complete: the new file replaces the journal.
     SnapEnd,
 }
@@ -386,6 +433,18 @@ impl Writer {
     /// Queues a record.
     pub fn append(&mut self, r: Record) {
         self.batch.push(Msg::Rec(r));
+        self.gen += 1;
+    }
+
+    /// Queues an encoded record.
+    pub fn append_bytes(&mut self, b: Vec<u8>) {
+        self.batch.push(Msg::Bytes(b));
+        self.gen += 1;
+    }
+
+    /// One encoded record of the snapshot.
+    pub fn snapshot_bytes(&mut self, b: Vec<u8>) {
+        self.batch.push(Msg::SnapBytes(b));
         self.gen += 1;
     }
 
@@ -512,6 +571,19 @@ fn writer_thread(mut j: Journal, policy: SyncPolicy, sh: Arc<Shared>, wake: impl
                         s.records += 1;
                     }
                     j.append(&r);
+                }
+                Msg::Bytes(b) => {
+                    if let Some(s) = snap.as_mut() {
+                        s.since.extend_from_slice(&b);
+                        s.records += 1;
+                    }
+                    j.append_encoded(&b);
+                }
+                Msg::SnapBytes(b) => {
+                    if let Some(s) = snap.as_mut() {
+                        s.buf.extend_from_slice(&b);
+                        s.records += 1;
+                    }
                 }
                 Msg::SnapBegin => {
                     let tmp = j.path.with_extension("journal.tmp");
@@ -680,6 +752,24 @@ mod tests {
         assert_eq!(st.sessions.keys().copied().collect::<Vec<_>>(), vec![7]);
         assert_eq!(st.pfds.len(), 1);
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn session_by_reference_encodes_like_the_record() {
+        let mut s = SessionState::default();
+        s.rules.seid = 42;
+        s.peer_node = "smf".into();
+        let mut a = Vec::new();
+        encode(
+            &Record::Session {
+                seid: 42,
+                state: Box::new(s.clone()),
+            },
+            &mut a,
+        );
+        let mut b = Vec::new();
+        encode_session(42, &s, &mut b);
+        assert_eq!(a, b);
     }
 
     #[test]

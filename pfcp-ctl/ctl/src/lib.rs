@@ -17,7 +17,9 @@
 #![forbid(unsafe_code)]
 
 pub mod alloc;
+pub mod bench;
 pub mod convert;
+pub mod fxhash;
 pub mod journal;
 pub mod node;
 pub mod server;

@@ -16,6 +16,7 @@ use upf_rules::{ApplyAction, Pfd, RuleError, RuleErrorReason};
 
 use crate::alloc::Allocator;
 use crate::convert;
+use crate::fxhash::FxHashMap;
 use crate::journal::{AssocRecord, Record, Restored};
 use crate::session::{Endpoints, SessionState, Txn};
 
@@ -84,6 +85,11 @@ pub enum Out {
     /// A record for the journal (write it before sending the datagrams
     /// produced in the same step).
     Journal(Record),
+    /// Session `seid` changed: journal its state as it is when the outputs
+    /// are handled (a [`Record::Session`], encoded from the node's copy
+    /// without cloning it; nothing if the session is gone by then, in which
+    /// case a [`Record::SessionGone`] follows).
+    JournalSession(u64),
 }
 
 /// Counters.
@@ -148,6 +154,15 @@ enum OpKind {
     Delete,
 }
 
+/// One command of an operation.
+enum Step {
+    /// SessionPut of the operation's new state (built when sent, so the
+    /// rules are cloned once, for the command itself).
+    Put,
+    /// Any other command.
+    Cmd(Command),
+}
+
 struct Op {
     seid: u64,
     peer: SocketAddr,
@@ -155,9 +170,9 @@ struct Op {
     cp_seid: u64,
     kind: OpKind,
     /// The command in flight (re-sent if the dataplane is re-attached).
-    cur: Option<Command>,
+    cur: Option<Step>,
     /// Further commands to send after this one's Ack.
-    next: VecDeque<Command>,
+    next: VecDeque<Step>,
     reports: Vec<UsageReport>,
     /// The response message type.
     rsp: u8,
@@ -174,11 +189,16 @@ pub struct Node {
     recovery: u32,
     alloc: Allocator,
     assocs: HashMap<String, Assoc>,
-    sessions: HashMap<u64, SessionState>,
-    cp_index: HashMap<(String, u64), u64>,
-    busy: HashMap<u64, VecDeque<(SocketAddr, Pdu)>>,
+    /// Sessions, boxed: a hash table keeps its values inline and is up to
+    /// half empty, so inline states would double the memory at 1M sessions.
+    sessions: FxHashMap<u64, Box<SessionState>>,
+    /// Peer Node ID -> CP SEID -> UP SEID.
+    cp_index: HashMap<String, FxHashMap<u64, u64>>,
+    busy: FxHashMap<u64, VecDeque<(SocketAddr, Pdu)>>,
     dedup: HashMap<ReqKey, Cached>,
-    ops: HashMap<u64, Op>,
+    /// Answers in the cache by the time they were stored (expiry order).
+    dedup_order: VecDeque<(u64, ReqKey)>,
+    ops: FxHashMap<u64, Op>,
     next_req: u64,
     out_reqs: HashMap<u32, Outgoing>,
     next_seq: u32,
@@ -234,8 +254,8 @@ impl Node {
     /// `recovery` is used when the journal had none.
     pub fn new(cfg: NodeConfig, restored: Restored, recovery: u32, now: u64) -> Node {
         let mut alloc = Allocator::new(cfg.endpoints.workers, &cfg.pools);
-        let mut sessions = HashMap::new();
-        let mut cp_index = HashMap::new();
+        let mut sessions = FxHashMap::default();
+        let mut cp_index: HashMap<String, FxHashMap<u64, u64>> = HashMap::new();
         for (seid, s) in restored.sessions {
             alloc.seen_seid(seid);
             for t in &s.teids {
@@ -244,8 +264,11 @@ impl Node {
             for u in &s.ues {
                 alloc.mark_ue(*u);
             }
-            cp_index.insert((s.peer_node.clone(), s.cp.seid), seid);
-            sessions.insert(seid, s);
+            cp_index
+                .entry(s.peer_node.clone())
+                .or_default()
+                .insert(s.cp.seid, seid);
+            sessions.insert(seid, Box::new(s));
         }
         let hb = cfg.heartbeat_interval_ms;
         let rate = f64::from(cfg.max_request_rate);
@@ -271,9 +294,10 @@ impl Node {
             assocs,
             sessions,
             cp_index,
-            busy: HashMap::new(),
+            busy: FxHashMap::default(),
             dedup: HashMap::new(),
-            ops: HashMap::new(),
+            dedup_order: VecDeque::new(),
+            ops: FxHashMap::default(),
             next_req: 1,
             out_reqs: HashMap::new(),
             next_seq: 1,
@@ -313,7 +337,7 @@ impl Node {
 
     /// A session by UP SEID.
     pub fn session(&self, seid: u64) -> Option<&SessionState> {
-        self.sessions.get(&seid)
+        self.sessions.get(&seid).map(|b| &**b)
     }
 
     /// UP SEIDs.
@@ -362,7 +386,7 @@ impl Node {
     pub fn session_record(&self, seid: u64) -> Option<Record> {
         self.sessions.get(&seid).map(|s| Record::Session {
             seid,
-            state: Box::new(s.clone()),
+            state: s.clone(),
         })
     }
 
@@ -417,6 +441,7 @@ impl Node {
         // cheap to answer again and must not fill the cache.
         if self.peer_of(to).is_some() || cause == Some(Cause::RequestAccepted as u8) {
             self.dedup.insert((to, seq, req_type), (Some(data), now));
+            self.dedup_order.push_back((now, (to, seq, req_type)));
         }
     }
 
@@ -457,12 +482,14 @@ impl Node {
             let Some(mut op) = self.ops.remove(&old) else {
                 continue;
             };
-            let Some(mut cmd) = op.cur.take() else {
+            let Some(step) = op.cur.take() else {
                 continue;
             };
             let req = self.req();
-            set_req(&mut cmd, req);
-            op.cur = Some(cmd.clone());
+            let Some(cmd) = materialize(&op, &step, req) else {
+                continue;
+            };
+            op.cur = Some(step);
             out.push(Out::Dp(cmd));
             self.ops.insert(req, op);
         }
@@ -1069,7 +1096,7 @@ impl Node {
                 None,
             );
         }
-        if let Some(&up) = self.cp_index.get(&(peer.to_string(), cp_seid)) {
+        if let Some(up) = self.cp_get(peer, cp_seid) {
             // The request that created this session, retransmitted after our
             // restart emptied the response cache: the same answer again.
             if let Some(st) = self.sessions.get(&up).filter(|s| s.est_seq == Some(seq)) {
@@ -1095,11 +1122,7 @@ impl Node {
                 st.peer_node = peer.to_string();
                 st.peer_addr = Some(from);
                 st.est_seq = Some(seq);
-                self.cp_index.insert((peer.to_string(), cp_seid), up_seid);
-                let put = Command::SessionPut {
-                    req: 0,
-                    rules: st.rules.clone(),
-                };
+                self.cp_insert(peer, cp_seid, up_seid);
                 self.busy.insert(up_seid, VecDeque::new());
                 let op = Op {
                     seid: up_seid,
@@ -1111,7 +1134,7 @@ impl Node {
                         txn,
                     },
                     cur: None,
-                    next: VecDeque::from([put]),
+                    next: VecDeque::from([Step::Put]),
                     reports: Vec::new(),
                     rsp: mt::SESSION_ESTABLISHMENT_RESPONSE,
                 };
@@ -1168,7 +1191,7 @@ impl Node {
         let created: Vec<u16> = r.create_pdr.iter().map(|p| p.pdr_id.0).collect();
         let release_teids = new.unused_teids();
         let mut changed = new.rules != cur.rules;
-        let mut cmds: VecDeque<Command> = VecDeque::new();
+        let mut cmds: VecDeque<Step> = VecDeque::new();
         let flags = r.pfcpsm_req_flags.map_or(0, |f| f.0);
         if flags & SM_DROBU != 0 {
             // Drop what is buffered: the buffering FARs drop for one step
@@ -1183,36 +1206,33 @@ impl Node {
                 }
             }
             if any {
-                cmds.push_back(Command::SessionPut {
+                cmds.push_back(Step::Cmd(Command::SessionPut {
                     req: 0,
                     rules: drop,
-                });
+                }));
                 changed = true;
             }
         }
         if changed {
-            cmds.push_back(Command::SessionPut {
-                req: 0,
-                rules: new.rules.clone(),
-            });
+            cmds.push_back(Step::Put);
         }
         if flags & SM_QAURR != 0 {
-            cmds.push_back(Command::SessionQuery {
+            cmds.push_back(Step::Cmd(Command::SessionQuery {
                 req: 0,
                 seid,
                 urr_ids: Vec::new(),
                 query_reference: r.query_urr_reference.map(|q| q.0),
-            });
+            }));
         } else if !r.query_urr.is_empty() {
-            cmds.push_back(Command::SessionQuery {
+            cmds.push_back(Step::Cmd(Command::SessionQuery {
                 req: 0,
                 seid,
                 urr_ids: r.query_urr.iter().map(|q| q.urr_id.0).collect(),
                 query_reference: r.query_urr_reference.map(|q| q.0),
-            });
+            }));
         }
         if cmds.is_empty() {
-            cmds.push_back(Command::Ping { req: 0 });
+            cmds.push_back(Step::Cmd(Command::Ping { req: 0 }));
         }
         self.busy.entry(seid).or_default();
         let op = Op {
@@ -1246,7 +1266,7 @@ impl Node {
             cp_seid: cur.cp.seid,
             cur: None,
             kind: OpKind::Delete,
-            next: VecDeque::from([Command::SessionDelete { req: 0, seid }]),
+            next: VecDeque::from([Step::Cmd(Command::SessionDelete { req: 0, seid })]),
             reports: Vec::new(),
             rsp: mt::SESSION_DELETION_RESPONSE,
         };
@@ -1261,12 +1281,14 @@ impl Node {
 
     /// Sends the next command of `op` and parks it under its request ID.
     fn start_op(&mut self, mut op: Op, out: &mut Vec<Out>) {
-        let Some(mut cmd) = op.next.pop_front() else {
+        let Some(step) = op.next.pop_front() else {
             return;
         };
         let req = self.req();
-        set_req(&mut cmd, req);
-        op.cur = Some(cmd.clone());
+        let Some(cmd) = materialize(&op, &step, req) else {
+            return;
+        };
+        op.cur = Some(step);
         out.push(Out::Dp(cmd));
         self.ops.insert(req, op);
     }
@@ -1507,16 +1529,12 @@ impl Node {
         let msg = match op.kind {
             OpKind::Establish { state, txn } => {
                 if err.is_none() {
-                    out.push(Out::Journal(Record::Session {
-                        seid,
-                        state: state.clone(),
-                    }));
+                    out.push(Out::JournalSession(seid));
                     let msg = self.establishment_accepted(seid, &state);
-                    self.sessions.insert(seid, *state);
+                    self.sessions.insert(seid, state);
                     msg
                 } else {
-                    self.cp_index
-                        .remove(&(state.peer_node.clone(), state.cp.seid));
+                    self.cp_remove(&state.peer_node, state.cp.seid);
                     txn.rollback(&mut self.alloc);
                     Message::SessionEstablishmentResponse(m::SessionEstablishmentResponse {
                         node_id: self.cfg.node_id.clone(),
@@ -1539,11 +1557,8 @@ impl Node {
                     }
                     state.teids.retain(|t| !release_teids.contains(t));
                     let cpdr = state.created_pdrs(created.into_iter());
-                    out.push(Out::Journal(Record::Session {
-                        seid,
-                        state: state.clone(),
-                    }));
-                    self.sessions.insert(seid, *state);
+                    out.push(Out::JournalSession(seid));
+                    self.sessions.insert(seid, state);
                     Message::SessionModificationResponse(m::SessionModificationResponse {
                         cause: cause_ie(cause),
                         created_pdr: cpdr,
@@ -1562,7 +1577,7 @@ impl Node {
             OpKind::Delete => {
                 if let Some(s) = self.sessions.remove(&seid) {
                     self.release(&s);
-                    self.cp_index.remove(&(s.peer_node.clone(), s.cp.seid));
+                    self.cp_remove(&s.peer_node, s.cp.seid);
                 }
                 out.push(Out::Journal(Record::SessionGone { seid }));
                 Message::SessionDeletionResponse(m::SessionDeletionResponse {
@@ -1593,6 +1608,32 @@ impl Node {
                     b.extend(q.drain(..));
                     break;
                 }
+            }
+        }
+    }
+
+    fn cp_get(&self, peer: &str, cp: u64) -> Option<u64> {
+        self.cp_index.get(peer).and_then(|m| m.get(&cp)).copied()
+    }
+
+    fn cp_insert(&mut self, peer: &str, cp: u64, up: u64) {
+        match self.cp_index.get_mut(peer) {
+            Some(m) => {
+                m.insert(cp, up);
+            }
+            None => {
+                let mut m = FxHashMap::default();
+                m.insert(cp, up);
+                self.cp_index.insert(peer.to_string(), m);
+            }
+        }
+    }
+
+    fn cp_remove(&mut self, peer: &str, cp: u64) {
+        if let Some(m) = self.cp_index.get_mut(peer) {
+            m.remove(&cp);
+            if m.is_empty() {
+                self.cp_index.remove(peer);
             }
         }
     }
@@ -1655,7 +1696,7 @@ impl Node {
     fn drop_session(&mut self, seid: u64, out: &mut Vec<Out>) {
         if let Some(s) = self.sessions.remove(&seid) {
             self.release(&s);
-            self.cp_index.remove(&(s.peer_node.clone(), s.cp.seid));
+            self.cp_remove(&s.peer_node, s.cp.seid);
             let req = self.req();
             out.push(Out::Dp(Command::SessionDelete { req, seid }));
             out.push(Out::Journal(Record::SessionGone { seid }));
@@ -1790,8 +1831,20 @@ impl Node {
         // Response cache: keep answers long enough for every retransmission
         // an SMF may send (N1 x T1, with margin).
         let keep = self.cfg.request_timeout_ms * u64::from(self.cfg.request_retries + 2) + 5000;
-        self.dedup
-            .retain(|_, (data, at)| data.is_none() || now.saturating_sub(*at) < keep);
+        while let Some((at, key)) = self.dedup_order.front().copied() {
+            if now.saturating_sub(at) < keep {
+                break;
+            }
+            self.dedup_order.pop_front();
+            // Only if it was not stored again since.
+            if self
+                .dedup
+                .get(&key)
+                .is_some_and(|(d, t)| d.is_some() && *t == at)
+            {
+                self.dedup.remove(&key);
+            }
+        }
     }
 
     fn peer_failed(&mut self, now: u64, node: &str, out: &mut Vec<Out>) {
@@ -1815,6 +1868,26 @@ impl Node {
                 }));
                 self.purge_peer(node, out);
             }
+        }
+    }
+}
+
+/// The command of `step` under request ID `req`.
+fn materialize(op: &Op, step: &Step, req: u64) -> Option<Command> {
+    match step {
+        Step::Put => match &op.kind {
+            OpKind::Establish { state, .. } | OpKind::Modify { state, .. } => {
+                Some(Command::SessionPut {
+                    req,
+                    rules: state.rules.clone(),
+                })
+            }
+            OpKind::Delete => None,
+        },
+        Step::Cmd(c) => {
+            let mut c = c.clone();
+            set_req(&mut c, req);
+            Some(c)
         }
     }
 }

@@ -318,8 +318,10 @@ impl Shell {
         };
         let end = (*pos + 4096).min(keys.len());
         for k in &keys[*pos..end] {
-            if let Some(r) = self.node.session_record(*k) {
-                self.journal.snapshot_record(r);
+            if let Some(st) = self.node.session(*k) {
+                let mut b = Vec::with_capacity(512);
+                crate::journal::encode_session(*k, st, &mut b);
+                self.journal.snapshot_bytes(b);
             }
         }
         *pos = end;
@@ -394,11 +396,20 @@ impl Shell {
     fn flush(&mut self, ctrl: &mut Option<ClientEnd>, sends: &mut Vec<(SocketAddr, Vec<u8>)>) {
         let mut journalled = false;
         let mut later: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
-        for o in self.out.drain(..) {
+        let mut outs = std::mem::take(&mut self.out);
+        for o in outs.drain(..) {
             match o {
                 Out::Journal(r) => {
                     self.journal.append(r);
                     journalled = true;
+                }
+                Out::JournalSession(seid) => {
+                    if let Some(st) = self.node.session(seid) {
+                        let mut b = Vec::with_capacity(512);
+                        crate::journal::encode_session(seid, st, &mut b);
+                        self.journal.append_bytes(b);
+                        journalled = true;
+                    }
                 }
                 Out::Dp(cmd) => self.dp_backlog.push_back(cmd),
                 Out::Send { to, data } if journalled && changes_state(&data) => {
@@ -407,6 +418,7 @@ impl Shell {
                 Out::Send { to, data } => sends.push((to, data)),
             }
         }
+        self.out = outs;
         let gen = self.journal.commit(self.node.live_records());
         for (to, data) in later {
             self.held.push_back((gen, to, data));

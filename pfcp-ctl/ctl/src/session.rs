@@ -36,6 +36,36 @@ pub struct Chosen {
     pub ue: Option<UeIp>,
 }
 
+/// What the UPF chose, per PDR ID: a short list (a session has a few PDRs;
+/// a map node would cost more memory than the whole list).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChosenList(pub Vec<(u16, Chosen)>);
+
+impl ChosenList {
+    /// The entry of PDR `id`, created empty if absent.
+    pub fn entry(&mut self, id: u16) -> &mut Chosen {
+        let i = match self.0.iter().position(|(k, _)| *k == id) {
+            Some(i) => i,
+            None => {
+                self.0.push((id, Chosen::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    /// The entry of PDR `id`.
+    pub fn get(&self, id: u16) -> Option<&Chosen> {
+        self.0.iter().find(|(k, _)| *k == id).map(|(_, c)| c)
+    }
+
+    /// Removes the entry of PDR `id`.
+    pub fn remove(&mut self, id: u16) {
+        self.0.retain(|(k, _)| *k != id);
+    }
+}
+
 /// One session.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionState {
@@ -54,7 +84,7 @@ pub struct SessionState {
     /// UE addresses this session owns (from our pools).
     pub ues: Vec<IpAddr>,
     /// Per PDR, what the UPF chose.
-    pub chosen: BTreeMap<u16, Chosen>,
+    pub chosen: ChosenList,
     /// FQ-CSIDs the SMF gave (raw IE values), for Session Set Deletion.
     pub csids: Vec<Vec<u8>>,
     /// Sequence number of the Establishment Request that created the
@@ -239,7 +269,7 @@ impl SessionState {
                 let u = p.pdr.pdi.ue_ip.get_or_insert_with(UeIp::default);
                 u.ipv4 = Some(a);
                 u.is_destination = p.ue_dst;
-                self.chosen.entry(p.pdr.id).or_default().ue = Some(*u);
+                self.chosen.entry(p.pdr.id).ue = Some(*u);
             }
             if p.ue_choose.1 {
                 let pre = match v6_prefix {
@@ -258,7 +288,7 @@ impl SessionState {
                 let u = p.pdr.pdi.ue_ip.get_or_insert_with(UeIp::default);
                 u.ipv6 = Some(pre);
                 u.is_destination = p.ue_dst;
-                self.chosen.entry(p.pdr.id).or_default().ue = Some(*u);
+                self.chosen.entry(p.pdr.id).ue = Some(*u);
             }
             if let Some(u) = p.pdr.pdi.ue_ip {
                 v4 = v4.or(u.ipv4);
@@ -312,7 +342,7 @@ impl SessionState {
                 }
             };
             p.pdr.pdi.local_fteid = Some(f);
-            self.chosen.entry(p.pdr.id).or_default().fteid = Some(f);
+            self.chosen.entry(p.pdr.id).fteid = Some(f);
         }
         for p in pend {
             if let Some(old) = self.rules.pdrs.iter().position(|x| x.id == p.pdr.id) {
@@ -369,7 +399,7 @@ impl SessionState {
         let r = &mut s.rules;
         for x in &m.remove_pdr {
             r.pdrs.retain(|p| p.id != x.pdr_id.0);
-            s.chosen.remove(&x.pdr_id.0);
+            s.chosen.remove(x.pdr_id.0);
         }
         for x in &m.remove_far {
             r.fars.retain(|f| f.id != x.far_id.0);
@@ -514,7 +544,7 @@ impl SessionState {
     pub fn created_pdrs(&self, ids: impl Iterator<Item = u16>) -> Vec<g::CreatedPdr> {
         let mut out = Vec::new();
         for id in ids {
-            let Some(c) = self.chosen.get(&id) else {
+            let Some(c) = self.chosen.get(id) else {
                 continue;
             };
             out.push(g::CreatedPdr {

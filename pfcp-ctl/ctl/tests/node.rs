@@ -308,7 +308,7 @@ fn establish(t: &mut T, cp_seid: u64) -> (u64, u32, Ipv4Addr) {
     );
     assert!(out
         .iter()
-        .any(|o| matches!(o, Out::Journal(Record::Session { .. }))));
+        .any(|o| matches!(o, Out::JournalSession(s) if *s == up.seid)));
     (up.seid, teid, ue)
 }
 
