@@ -101,6 +101,17 @@ if [ "$what" = million ] || [ "$what" = all ]; then
   "$load" establish --sessions "$SESSIONS" --window 2048 --pid "$ctl" --pid "$dp"
   sleep 2
   echo "after settling: pfcp-ctl $(grep VmRSS /proc/$ctl/status | awk '{print $2/1024}') MB, dataplane $(grep VmRSS /proc/$dp/status | awk '{print $2/1024}') MB, journal $(du -m "$dir/state/pfcp-ctl.journal" | cut -f1) MB"
-  echo "pfcp-ctl: $(echo status | nc -U -q1 "$dir/run/pfcp.sock" 2>/dev/null | tr -d '\n' | head -c 400)"
+  python3 - "$dir/run/pfcp.sock" "$dir/run/dataplane.sock" <<'PY'
+import json, socket, sys
+for path in sys.argv[1:]:
+    s = socket.socket(socket.AF_UNIX); s.connect(path); s.sendall(b"status\n")
+    d = b""
+    while True:
+        c = s.recv(65536)
+        if not c: break
+        d += c
+    j = json.loads(d)
+    print(path.rsplit("/", 1)[1], {k: j[k] for k in ("sessions", "malformed", "overload_drops", "slowest_loop_us") if k in j})
+PY
   stop
 fi

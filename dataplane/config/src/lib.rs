@@ -538,6 +538,13 @@ pub struct MecConfig {
     /// Graceful termination timeout, ms.
     #[serde(default = "default_term_timeout")]
     pub termination_timeout_ms: u64,
+    /// Dataplane network instance that steered traffic leaves on (default:
+    /// the first interface with role "mec").
+    #[serde(default)]
+    pub network_instance: Option<String>,
+    /// NTP servers announced in timing_caps.
+    #[serde(default)]
+    pub ntp_servers: Vec<String>,
     /// Apps.
     #[serde(default)]
     pub apps: Vec<MecApp>,

@@ -69,6 +69,8 @@ const BLK_NUM_PKTS: usize = 12;
 const BLK_FIRST: usize = 16;
 // Field offsets of struct tpacket3_hdr.
 const H_NEXT: usize = 0;
+const H_SEC: usize = 4;
+const H_NSEC: usize = 8;
 const H_SNAPLEN: usize = 12;
 const H_LEN: usize = 16;
 const H_STATUS: usize = 20;
@@ -130,6 +132,7 @@ pub struct AfSocket {
     cur_block: usize,
     pkts_left: u32,
     pkt_off: usize,
+    pkt_next: usize,
     // Transmit cursor.
     tx_head: usize,
     tx_pending: usize,
@@ -215,6 +218,19 @@ pub fn if_mac(name: &str) -> Option<[u8; 6]> {
 impl AfSocket {
     /// Opens a socket on `ifname` with rings of `cfg`.
     pub fn open(ifname: &str, cfg: RingConfig) -> Result<AfSocket, AfPacketError> {
+        Self::open_with_retire(ifname, cfg, 1)
+    }
+
+    /// Like [`AfSocket::open`], with the receive blocks handed to user
+    /// space after at most `retire_ms` even when not full (the kernel's
+    /// `tp_retire_blk_tov`). A receiver that takes packet times from the
+    /// kernel timestamps can use a longer timeout: at low rates each block
+    /// then holds more frames, so the ring buffers longer stalls.
+    pub fn open_with_retire(
+        ifname: &str,
+        cfg: RingConfig,
+        retire_ms: u32,
+    ) -> Result<AfSocket, AfPacketError> {
         let page = 4096u32;
         if !cfg.block_size.is_multiple_of(page) || cfg.block_count == 0 || cfg.frame_size < 256 {
             return Err(AfPacketError::BadRing(
@@ -253,7 +269,7 @@ impl AfSocket {
             tp_block_nr: cfg.block_count,
             tp_frame_size: cfg.frame_size,
             tp_frame_nr: frames,
-            tp_retire_blk_tov: 1,
+            tp_retire_blk_tov: retire_ms.max(1),
             ..Default::default()
         };
         if setopt(fd, SOL_PACKET, PACKET_RX_RING, &rx) != 0 {
@@ -321,6 +337,7 @@ impl AfSocket {
             cur_block: 0,
             pkts_left: 0,
             pkt_off: 0,
+            pkt_next: 0,
             tx_head: 0,
             tx_pending: 0,
             ifname: ifname.to_string(),
@@ -386,14 +403,16 @@ impl AfSocket {
         unsafe { std::ptr::read_volatile(self.at(off).cast::<u16>()) }
     }
 
-    /// Receives into `out` from the ring, copying into buffers of `pool`.
-    pub fn rx(&mut self, port: PortId, out: &mut Burst<MemBuf>, pool: &mut MemPool) -> usize {
-        let mut n = 0;
-        while !out.is_full() {
+    /// The next received frame in the ring without consuming it:
+    /// `Some(Ok((offset, len, kernel_timestamp_ns)))`, `Some(Err(()))` for a
+    /// frame whose header does not fit its block, `None` when the ring holds
+    /// nothing more. [`AfSocket::rx_advance`] consumes it.
+    fn rx_peek(&mut self) -> Option<Result<(usize, usize, u64), ()>> {
+        loop {
             if self.pkts_left == 0 {
                 let blk = self.cur_block * self.block_size;
                 if self.status(blk + BLK_STATUS).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
-                    break;
+                    return None;
                 }
                 self.pkts_left = self.read_u32(blk + BLK_NUM_PKTS);
                 self.pkt_off = self.read_u32(blk + BLK_FIRST) as usize;
@@ -404,46 +423,90 @@ impl AfSocket {
             }
             let blk = self.cur_block * self.block_size;
             let hdr = blk + self.pkt_off;
-            let valid_hdr = self.pkt_off + 32 <= self.block_size;
-            let (snap, mac, next) = if valid_hdr {
-                (
-                    self.read_u32(hdr + H_SNAPLEN) as usize,
-                    usize::from(self.read_u16(hdr + H_MAC)),
-                    self.read_u32(hdr + H_NEXT) as usize,
-                )
-            } else {
-                (0, 0, 0)
-            };
-            if valid_hdr && self.pkt_off + mac + snap <= self.block_size {
-                // SAFETY: the frame lies inside this block (checked above).
-                let frame = unsafe { std::slice::from_raw_parts(self.at(hdr + mac), snap) };
-                match pool.alloc() {
-                    Some(mut b) => match b.append(snap) {
-                        Some(d) => {
-                            d.copy_from_slice(frame);
-                            b.set_port(port);
-                            self.stats.rx_packets += 1;
-                            self.stats.rx_bytes += snap as u64;
-                            out.push(b);
-                            n += 1;
-                        }
-                        None => {
-                            pool.free(b);
-                            self.stats.rx_errors += 1;
-                        }
-                    },
-                    None => self.stats.rx_errors += 1,
+            if self.pkt_off + 32 > self.block_size {
+                self.pkt_next = 0;
+                return Some(Err(()));
+            }
+            let snap = self.read_u32(hdr + H_SNAPLEN) as usize;
+            let mac = usize::from(self.read_u16(hdr + H_MAC));
+            self.pkt_next = self.read_u32(hdr + H_NEXT) as usize;
+            if self.pkt_off + mac + snap > self.block_size {
+                return Some(Err(()));
+            }
+            let ts = u64::from(self.read_u32(hdr + H_SEC)) * 1_000_000_000
+                + u64::from(self.read_u32(hdr + H_NSEC));
+            return Some(Ok((hdr + mac, snap, ts)));
+        }
+    }
+
+    /// Consumes the frame [`AfSocket::rx_peek`] returned; hands the block
+    /// back to the kernel after its last frame.
+    fn rx_advance(&mut self) {
+        self.pkts_left -= 1;
+        if self.pkts_left == 0 || self.pkt_next == 0 {
+            self.pkts_left = 0;
+            self.release_block();
+        } else {
+            self.pkt_off += self.pkt_next;
+        }
+    }
+
+    /// Receives into `out` from the ring, copying into buffers of `pool`.
+    pub fn rx(&mut self, port: PortId, out: &mut Burst<MemBuf>, pool: &mut MemPool) -> usize {
+        let mut n = 0;
+        while !out.is_full() {
+            match self.rx_peek() {
+                None => break,
+                Some(Ok((off, snap, _))) => {
+                    // SAFETY: rx_peek checked that the frame lies inside its block.
+                    let frame = unsafe { std::slice::from_raw_parts(self.at(off), snap) };
+                    match pool.alloc() {
+                        Some(mut b) => match b.append(snap) {
+                            Some(d) => {
+                                d.copy_from_slice(frame);
+                                b.set_port(port);
+                                self.stats.rx_packets += 1;
+                                self.stats.rx_bytes += snap as u64;
+                                out.push(b);
+                                n += 1;
+                            }
+                            None => {
+                                pool.free(b);
+                                self.stats.rx_errors += 1;
+                            }
+                        },
+                        None => self.stats.rx_errors += 1,
+                    }
                 }
-            } else {
-                self.stats.rx_errors += 1;
+                Some(Err(())) => self.stats.rx_errors += 1,
             }
-            self.pkts_left -= 1;
-            if self.pkts_left == 0 || next == 0 {
-                self.pkts_left = 0;
-                self.release_block();
-            } else {
-                self.pkt_off += next;
+            self.rx_advance();
+        }
+        n
+    }
+
+    /// Visits up to `max` received frames in place (no copy, no buffer):
+    /// `f(frame, kernel_rx_timestamp_ns)`, the timestamp being the
+    /// kernel's CLOCK_REALTIME reception time. Returns how many were
+    /// visited. For receivers that only inspect packets (traffic
+    /// generators, monitors).
+    pub fn rx_each(&mut self, max: usize, mut f: impl FnMut(&[u8], u64)) -> usize {
+        let mut n = 0;
+        while n < max {
+            match self.rx_peek() {
+                None => break,
+                Some(Ok((off, snap, ts))) => {
+                    // SAFETY: rx_peek checked that the frame lies inside its
+                    // block, which stays ours until rx_advance releases it.
+                    let frame = unsafe { std::slice::from_raw_parts(self.at(off), snap) };
+                    self.stats.rx_packets += 1;
+                    self.stats.rx_bytes += snap as u64;
+                    f(frame, ts);
+                    n += 1;
+                }
+                Some(Err(())) => self.stats.rx_errors += 1,
             }
+            self.rx_advance();
         }
         n
     }
@@ -488,6 +551,60 @@ impl AfSocket {
         self.stats.tx_packets += 1;
         self.stats.tx_bytes += frame.len() as u64;
         true
+    }
+
+    /// Builds a frame directly in the next transmit slot: `f` gets the
+    /// slot's data area (`frame_size - 48` bytes, holding whatever an
+    /// earlier frame left there) and returns the frame length, or 0 to
+    /// send nothing. False (counted as `tx_dropped`) when the ring is full
+    /// or `f` returned 0 or more than the slot holds. Call
+    /// [`AfSocket::kick`] to send. This is the zero-copy form of
+    /// [`AfSocket::tx`] for senders that patch prepared frames.
+    pub fn tx_with(&mut self, f: impl FnOnce(&mut [u8]) -> usize) -> bool {
+        let slot = self.tx_off + self.tx_head * self.frame_size;
+        let st = self.status(slot + H_STATUS).load(Ordering::Acquire);
+        if st == TP_STATUS_WRONG_FORMAT {
+            self.status(slot + H_STATUS)
+                .store(TP_STATUS_KERNEL, Ordering::Release);
+        } else if st & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING) != 0 {
+            self.stats.tx_dropped += 1;
+            return false;
+        }
+        let room = self.frame_size - TX_DATA_OFF;
+        // SAFETY: the slot's data area is inside the TX ring and owned by us
+        // while its status says available; no other reference to it exists
+        // while `f` runs (we hold `&mut self`).
+        let data = unsafe { std::slice::from_raw_parts_mut(self.at(slot + TX_DATA_OFF), room) };
+        let len = f(data);
+        if len == 0 || len > room {
+            self.stats.tx_dropped += 1;
+            return false;
+        }
+        // SAFETY: header fields of our slot, inside the mapping.
+        unsafe {
+            std::ptr::write_volatile(self.at(slot + H_LEN).cast::<u32>(), len as u32);
+            std::ptr::write_volatile(self.at(slot + H_SNAPLEN).cast::<u32>(), len as u32);
+        }
+        fence(Ordering::Release);
+        self.status(slot + H_STATUS)
+            .store(TP_STATUS_SEND_REQUEST, Ordering::Release);
+        self.tx_head = (self.tx_head + 1) % self.tx_frames;
+        self.tx_pending += 1;
+        self.stats.tx_packets += 1;
+        self.stats.tx_bytes += len as u64;
+        true
+    }
+
+    /// True when the next transmit slot is free (a frame can be queued).
+    pub fn tx_ready(&self) -> bool {
+        let slot = self.tx_off + self.tx_head * self.frame_size;
+        let st = self.status(slot + H_STATUS).load(Ordering::Acquire);
+        st & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING) == 0
+    }
+
+    /// Frames queued in the transmit ring and not yet kicked.
+    pub fn tx_pending(&self) -> usize {
+        self.tx_pending
     }
 
     /// Asks the kernel to send what the ring holds (one syscall).
@@ -601,6 +718,317 @@ pub fn steering_program(workers: u32) -> Vec<libc::sock_filter> {
         /* 20 */ ins(RET_A, 0, 0, 0),
         /* 21 */ ins(RET_K, 0, 0, 0),
     ]
+}
+
+const PACKET_VNET_HDR: libc::c_int = 15;
+/// Size of `struct virtio_net_hdr`.
+const VNET_HDR_LEN: usize = 10;
+
+/// What a transmit kick achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kick {
+    /// Nothing was pending, or the kernel took every pending frame.
+    Done,
+    /// The kernel stopped early (socket send buffer or device queue full):
+    /// the frames it did not take stay queued for the next kick.
+    Backpressure,
+}
+
+/// A transmit-only packet socket with a TPACKET_V3 transmit ring, for
+/// traffic generators: it receives nothing (bound to protocol 0), so it
+/// costs the kernel no copy of incoming traffic.
+///
+/// When the kernel supports `PACKET_VNET_HDR` on transmit rings, each
+/// frame is preceded by a virtio-net header whose `hdr_len` covers the
+/// whole frame, which makes the kernel copy the frame into the socket
+/// buffer's linear area instead of attaching ring pages to it; on veth
+/// and other software devices that avoids a page allocation and copy per
+/// packet (`skb_copy_ubufs`) when the frame crosses into another device.
+pub struct AfTxRing {
+    fd: libc::c_int,
+    map: NonNull<u8>,
+    map_len: usize,
+    frames: usize,
+    frame_size: usize,
+    head: usize,
+    pending: usize,
+    vnet: bool,
+    ifname: String,
+    stats: QueueStats,
+    backpressure: u64,
+    wrong_format: u64,
+}
+
+// SAFETY: the socket and its mapping are owned by one thread at a time.
+unsafe impl Send for AfTxRing {}
+
+impl Drop for AfTxRing {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the region we mapped and closing our own fd.
+        unsafe {
+            libc::munmap(self.map.as_ptr().cast(), self.map_len);
+            libc::close(self.fd);
+        }
+    }
+}
+
+impl AfTxRing {
+    /// Opens a transmit ring of `cfg` on `ifname` (in the calling thread's
+    /// network namespace) with a socket send buffer of `sndbuf` bytes
+    /// (frames in flight inside the kernel count against it).
+    pub fn open(ifname: &str, cfg: RingConfig, sndbuf: usize) -> Result<AfTxRing, AfPacketError> {
+        if !cfg.block_size.is_multiple_of(4096)
+            || cfg.block_count == 0
+            || cfg.frame_size < 256
+            || !cfg.block_size.is_multiple_of(cfg.frame_size)
+        {
+            return Err(AfPacketError::BadRing(
+                "block size must be a multiple of 4096 and of the frame size, frame size >= 256",
+            ));
+        }
+        let idx = ifindex(ifname)?;
+        // SAFETY: plain socket creation; the result is checked.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
+        if fd < 0 {
+            return Err(os("socket(AF_PACKET)", ifname));
+        }
+        let close_err = |what| {
+            let e = os(what, ifname);
+            // SAFETY: closing the fd we just opened.
+            unsafe { libc::close(fd) };
+            e
+        };
+        if setopt(fd, SOL_PACKET, PACKET_VERSION, &TPACKET_V3) != 0 {
+            return Err(close_err("PACKET_VERSION"));
+        }
+        let one: libc::c_int = 1;
+        // Both best effort: without them frames still go out, only slower.
+        let vnet = setopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one) == 0;
+        setopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one);
+        let buf = libc::c_int::try_from(sndbuf).unwrap_or(libc::c_int::MAX);
+        if setopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &buf) != 0 {
+            setopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &buf);
+        }
+        let frames = cfg.block_size / cfg.frame_size * cfg.block_count;
+        let tx = TpacketReq3 {
+            tp_block_size: cfg.block_size,
+            tp_block_nr: cfg.block_count,
+            tp_frame_size: cfg.frame_size,
+            tp_frame_nr: frames,
+            ..Default::default()
+        };
+        if setopt(fd, SOL_PACKET, PACKET_TX_RING, &tx) != 0 {
+            return Err(close_err("PACKET_TX_RING"));
+        }
+        let map_len = cfg.block_size as usize * cfg.block_count as usize;
+        // SAFETY: mapping the ring of our socket; checked for MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(close_err("mmap tx ring"));
+        }
+        let Some(map) = NonNull::new(p.cast::<u8>()) else {
+            return Err(close_err("mmap tx ring"));
+        };
+        let ring = AfTxRing {
+            fd,
+            map,
+            map_len,
+            frames: frames as usize,
+            frame_size: cfg.frame_size as usize,
+            head: 0,
+            pending: 0,
+            vnet,
+            ifname: ifname.to_string(),
+            stats: QueueStats::default(),
+            backpressure: 0,
+            wrong_format: 0,
+        };
+        // SAFETY: an all-zero sockaddr_ll is valid; we fill the fields we use.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = 0;
+        sll.sll_ifindex = idx as i32;
+        // SAFETY: sll is a valid sockaddr_ll of the size we pass.
+        let r = unsafe {
+            libc::bind(
+                fd,
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            // `ring` closes the fd and unmaps on drop.
+            return Err(os("bind", &ring.ifname));
+        }
+        Ok(ring)
+    }
+
+    fn at(&self, off: usize) -> *mut u8 {
+        // SAFETY: callers pass offsets of slots and their fields, inside the
+        // mapping by construction of the geometry.
+        unsafe { self.map.as_ptr().add(off) }
+    }
+
+    fn status(&self, off: usize) -> &AtomicU32 {
+        // SAFETY: a 4-aligned u32 of a slot header inside the mapping,
+        // shared with the kernel and only accessed atomically.
+        unsafe { &*(self.at(off) as *const AtomicU32) }
+    }
+
+    /// The largest frame a slot holds.
+    pub fn max_frame(&self) -> usize {
+        self.frame_size - TX_DATA_OFF - if self.vnet { VNET_HDR_LEN } else { 0 }
+    }
+
+    /// True when frames are copied linearly (`PACKET_VNET_HDR` available).
+    pub fn linear(&self) -> bool {
+        self.vnet
+    }
+
+    /// Frames the ring holds.
+    pub fn capacity(&self) -> usize {
+        self.frames
+    }
+
+    /// True when the next slot is free.
+    pub fn ready(&self) -> bool {
+        let slot = self.head * self.frame_size;
+        self.status(slot + H_STATUS).load(Ordering::Acquire)
+            & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING)
+            == 0
+    }
+
+    /// Builds a frame in the next slot: `f` gets the slot's frame area
+    /// ([`AfTxRing::max_frame`] bytes holding what an earlier frame left)
+    /// and returns the frame length. False, with nothing queued, when the
+    /// ring is full (the kernel has not sent the frame that used the slot
+    /// last) or `f` returned 0 or too much.
+    #[inline]
+    pub fn tx_with(&mut self, f: impl FnOnce(&mut [u8]) -> usize) -> bool {
+        let slot = self.head * self.frame_size;
+        let st = self.status(slot + H_STATUS).load(Ordering::Acquire);
+        if st == TP_STATUS_WRONG_FORMAT {
+            // The kernel refused the frame that used this slot.
+            self.wrong_format += 1;
+            self.status(slot + H_STATUS)
+                .store(TP_STATUS_KERNEL, Ordering::Release);
+        } else if st & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING) != 0 {
+            return false;
+        }
+        let off = if self.vnet { VNET_HDR_LEN } else { 0 };
+        let room = self.max_frame();
+        // SAFETY: the slot's data area is inside the ring and ours while its
+        // status says available; `&mut self` excludes other references.
+        let data =
+            unsafe { std::slice::from_raw_parts_mut(self.at(slot + TX_DATA_OFF + off), room) };
+        let len = f(data);
+        if len == 0 || len > room {
+            return false;
+        }
+        if self.vnet {
+            // virtio_net_hdr in the CPU's byte order (vio_le on little
+            // endian hosts): no offloads, hdr_len = the whole frame.
+            let mut h = [0u8; VNET_HDR_LEN];
+            h[2..4].copy_from_slice(&(len as u16).to_ne_bytes());
+            // SAFETY: the first 10 bytes of our slot's data area.
+            unsafe {
+                std::ptr::copy_nonoverlapping(h.as_ptr(), self.at(slot + TX_DATA_OFF), VNET_HDR_LEN)
+            };
+        }
+        let total = (len + off) as u32;
+        // SAFETY: header fields of our slot, inside the mapping.
+        unsafe {
+            std::ptr::write_volatile(self.at(slot + H_LEN).cast::<u32>(), total);
+            std::ptr::write_volatile(self.at(slot + H_SNAPLEN).cast::<u32>(), total);
+        }
+        fence(Ordering::Release);
+        self.status(slot + H_STATUS)
+            .store(TP_STATUS_SEND_REQUEST, Ordering::Release);
+        self.head = (self.head + 1) % self.frames;
+        self.pending += 1;
+        self.stats.tx_packets += 1;
+        self.stats.tx_bytes += len as u64;
+        true
+    }
+
+    /// Asks the kernel to send the queued frames (one syscall).
+    pub fn kick(&mut self) -> Result<Kick, AfPacketError> {
+        if self.pending == 0 {
+            return Ok(Kick::Done);
+        }
+        // SAFETY: sendto with no buffer on a packet socket with a TX ring
+        // sends the ring's pending frames.
+        let r = unsafe {
+            libc::sendto(
+                self.fd,
+                std::ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null(),
+                0,
+            )
+        };
+        if r >= 0 {
+            self.pending = 0;
+            return Ok(Kick::Done);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::ENOBUFS) => {
+                self.backpressure += 1;
+                Ok(Kick::Backpressure)
+            }
+            _ => Err(AfPacketError::Os {
+                what: "sendto (tx ring)",
+                ifname: self.ifname.clone(),
+                source: e,
+            }),
+        }
+    }
+
+    /// Sleeps until a slot is free or `timeout_ms` passes.
+    pub fn wait_room(&self, timeout_ms: i32) {
+        let mut p = libc::pollfd {
+            fd: self.fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe {
+            libc::poll(&mut p, 1, timeout_ms);
+        }
+    }
+
+    /// Frames queued and bytes (counted when queued in the ring).
+    pub fn stats(&self) -> QueueStats {
+        self.stats
+    }
+
+    /// Kicks the kernel stopped early (send buffer or device queue full).
+    pub fn backpressure(&self) -> u64 {
+        self.backpressure
+    }
+
+    /// Frames the kernel refused as malformed (seen when their slot came
+    /// round again).
+    pub fn wrong_format(&self) -> u64 {
+        self.wrong_format
+    }
 }
 
 /// One worker's AF_PACKET sockets on every port.

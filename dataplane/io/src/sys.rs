@@ -26,3 +26,18 @@ pub fn wait_readable(fds: &[libc::c_int], timeout_ms: i32) {
         libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms);
     }
 }
+
+/// Moves the calling thread into the network namespace at `path` (for
+/// example `/var/run/netns/NAME`); other threads are unaffected. Sockets
+/// the thread opens afterwards belong to that namespace.
+pub fn enter_netns(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path)?;
+    // SAFETY: setns on a namespace fd we hold open; it affects only the
+    // calling thread.
+    let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

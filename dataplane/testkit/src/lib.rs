@@ -74,8 +74,11 @@ impl Lab {
     /// checksum offload off (so captured packets carry real checksums).
     pub fn veth(&self, a_ns: &str, a_dev: &str, b_ns: &str, b_dev: &str) {
         let (a, b) = (self.ns(a_ns), self.ns(b_ns));
-        let tmp_a = format!("t{}a", std::process::id() % 100000);
-        let tmp_b = format!("t{}b", std::process::id() % 100000);
+        // Unique per call, so tests of one process can build pairs at once.
+        static PAIRS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = PAIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
+        let tmp_a = format!("t{}x{k}a", std::process::id() % 100000);
+        let tmp_b = format!("t{}x{k}b", std::process::id() % 100000);
         ip(&[
             "link", "add", &tmp_a, "type", "veth", "peer", "name", &tmp_b,
         ]);
@@ -174,4 +177,106 @@ impl Drop for Lab {
             let _ = Command::new("ip").args(["netns", "del", &n]).status();
         }
     }
+}
+
+/// A child process that is killed (SIGTERM, then SIGKILL) and reaped when
+/// dropped, so a failing test leaves nothing running.
+pub struct Proc {
+    name: String,
+    child: Option<std::process::Child>,
+}
+
+impl Proc {
+    /// Spawns `cmd` (its output as the caller configured it).
+    pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc {
+            name: name.to_string(),
+            child: Some(child),
+        }
+    }
+
+    /// The process ID.
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
+    /// True while the process runs.
+    pub fn running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `grace` for the exit, then SIGKILL.
+    /// Returns the exit status.
+    pub fn stop(&mut self, grace: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        // SAFETY: kill(2) on the PID of a child we have not reaped yet.
+        unsafe {
+            libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let end = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < end {
+            if let Ok(Some(s)) = c.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        eprintln!("{}: no exit after SIGTERM, killing", self.name);
+        let _ = c.kill();
+        c.wait().ok()
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself; kills it
+    /// and panics when it does not.
+    pub fn wait(&mut self, timeout: std::time::Duration) -> std::process::ExitStatus {
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            let Some(c) = self.child.as_mut() else {
+                panic!("{} already reaped", self.name);
+            };
+            if let Ok(Some(s)) = c.try_wait() {
+                self.child = None;
+                return s;
+            }
+            if std::time::Instant::now() >= end {
+                let _ = c.kill();
+                let _ = c.wait();
+                self.child = None;
+                panic!("{} did not finish within {timeout:?}", self.name);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.stop(std::time::Duration::from_secs(3));
+        }
+    }
+}
+
+/// The path of workspace binary `name` next to the running test binary
+/// (`target/<profile>/<name>`); panics with how to build it when missing.
+pub fn workspace_bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> -> target/<profile>
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("test binary lives in target/<profile>/deps");
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build it first (cargo build -p <its package>; \
+         `cargo test --workspace` and scripts/test.d/60-perf.sh do)",
+        p.display()
+    );
+    p
 }

@@ -27,6 +27,7 @@ pub mod error;
 pub mod group;
 pub mod ie;
 pub mod msg;
+pub mod samples;
 
 pub use error::{Cause, DecodeError, IeError};
 pub use msg::{decode, decode_all, Message, Pdu};
