@@ -130,6 +130,11 @@ impl Dataplane {
         // a handoff ring for every ordered pair of workers.
         let mut upd_tx = Vec::new();
         let mut upd_rx = Vec::new();
+        // One wake-up per worker: the control thread signals it after
+        // queueing rules for an idle worker.
+        let wakers: Vec<Option<Arc<upf_io::sys::Wakeup>>> = (0..n)
+            .map(|_| upf_io::sys::Wakeup::new().ok().map(Arc::new))
+            .collect();
         let mut evt_tx = Vec::new();
         let mut evt_rx = Vec::new();
         for _ in 0..n {
@@ -237,6 +242,7 @@ impl Dataplane {
                 stop: stop.clone(),
                 clock,
                 busy_poll: false,
+                wakeup: wakers.get(w).cloned().flatten(),
             };
             let core = cfg
                 .dataplane
@@ -271,7 +277,8 @@ impl Dataplane {
             control_stats.clone(),
             snapshots.clone(),
             admin,
-        );
+        )
+        .with_wakers(wakers);
         let st = stop.clone();
         let ccore = cfg
             .dataplane

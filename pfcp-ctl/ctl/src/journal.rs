@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -537,23 +537,51 @@ struct Snapshot {
     records: u64,
 }
 
+/// The `interval` fsync runs on its own thread, on a handle of the same
+/// file, so a slow fsync never holds up the writes the answers wait for.
+fn syncer_thread(file: Arc<Mutex<Option<File>>>, every: Duration, sh: Arc<Shared>) {
+    loop {
+        std::thread::sleep(every);
+        let stop = sh.inbox.lock().map(|i| i.stop).unwrap_or(true);
+        let gen = sh.written.load(Ordering::Acquire);
+        if gen > sh.synced.load(Ordering::Acquire) {
+            if let Ok(f) = file.lock() {
+                if let Some(f) = f.as_ref() {
+                    if let Err(e) = f.sync_data() {
+                        tracing::error!(error = %e, "journal fsync failed");
+                        sh.failed.store(true, Ordering::Release);
+                    }
+                }
+            }
+            sh.synced.store(gen, Ordering::Release);
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
 fn writer_thread(mut j: Journal, policy: SyncPolicy, sh: Arc<Shared>, wake: impl Fn()) {
     let mut snap: Option<Snapshot> = None;
-    let mut last_sync = Instant::now();
     let mut dirty = false;
+    // The handle the syncer fsyncs (replaced after a compaction).
+    let sync_file = Arc::new(Mutex::new(j.file.try_clone().ok()));
+    let syncer = match policy {
+        SyncPolicy::Interval(d) => {
+            let (f, s2) = (sync_file.clone(), sh.clone());
+            std::thread::Builder::new()
+                .name("pfcp-fsync".into())
+                .spawn(move || syncer_thread(f, d, s2))
+                .ok()
+        }
+        _ => None,
+    };
     loop {
         let (msgs, gen, live, stop) = {
             let Ok(mut i) = sh.inbox.lock() else { return };
             while i.msgs.is_empty() && !i.stop {
-                let wait = match policy {
-                    SyncPolicy::Interval(d) if dirty => d.saturating_sub(last_sync.elapsed()),
-                    _ => Duration::from_secs(3600),
-                };
-                if wait.is_zero() {
-                    break;
-                }
-                match sh.cv.wait_timeout(i, wait) {
-                    Ok((g, _)) => i = g,
+                match sh.cv.wait(i) {
+                    Ok(g) => i = g,
                     Err(_) => return,
                 }
             }
@@ -629,11 +657,16 @@ fn writer_thread(mut j: Journal, policy: SyncPolicy, sh: Arc<Shared>, wake: impl
                     }
                     if let Some(mut s) = snap.take() {
                         match finish_snapshot(&mut j, &mut s) {
-                            Ok(()) => tracing::info!(
-                                bytes = j.size,
-                                records = j.records,
-                                "journal compacted"
-                            ),
+                            Ok(()) => {
+                                if let Ok(mut f) = sync_file.lock() {
+                                    *f = j.file.try_clone().ok();
+                                }
+                                tracing::info!(
+                                    bytes = j.size,
+                                    records = j.records,
+                                    "journal compacted"
+                                )
+                            }
                             Err(e) => fail("compaction", &e),
                         }
                     }
@@ -647,19 +680,21 @@ fn writer_thread(mut j: Journal, policy: SyncPolicy, sh: Arc<Shared>, wake: impl
         sh.written.store(gen, Ordering::Release);
         let sync_now = match policy {
             SyncPolicy::Always => dirty,
-            SyncPolicy::Interval(d) => dirty && (last_sync.elapsed() >= d || stop),
-            SyncPolicy::Never => stop && dirty,
+            // The syncer thread does it; at the stop, once more here.
+            SyncPolicy::Interval(_) | SyncPolicy::Never => stop && dirty,
         };
         if sync_now {
             if let Err(e) = j.sync() {
                 fail("fsync", &e);
             }
-            last_sync = Instant::now();
             dirty = false;
             sh.synced.store(gen, Ordering::Release);
         }
         wake();
         if stop {
+            if let Some(t) = syncer {
+                let _ = t.join();
+            }
             return;
         }
         if snap.is_none()

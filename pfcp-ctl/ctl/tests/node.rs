@@ -1198,3 +1198,65 @@ fn establishment_retransmitted_after_a_restart_gets_the_same_answer() {
     ));
     assert_eq!(cause_of(&sends(&out)[0]), Cause::RequestRejected as u8);
 }
+
+#[test]
+fn keep_policy_keeps_sessions_for_the_grace_period_and_a_restarted_smf_loses_them() {
+    let mut c = cfg();
+    c.failure_policy = FailurePolicy::Keep(5000);
+    let mut t = T::new();
+    t.n = Node::new(c, Restored::default(), 3_900_000_000, 0);
+    t.associate();
+    establish(&mut t, 7);
+    // Silent for three heartbeat attempts: failed, sessions kept.
+    let mut now = 0;
+    while !t.n.peers()[0].2 && now < 10_000 {
+        now += 100;
+        t.n.tick(now, &mut Vec::new());
+    }
+    assert!(t.n.peers()[0].2, "declared failed");
+    assert_eq!(t.n.session_count(), 1, "kept during the grace period");
+    assert_eq!(t.n.stats.peers_failed, 1);
+    // It answers again: no longer failed.
+    let mut out = Vec::new();
+    t.n.datagram(
+        now,
+        t.smf,
+        &Pdu::node(
+            900,
+            Message::HeartbeatRequest(HeartbeatRequest {
+                recovery_time_stamp: RecoveryTimeStamp(1),
+                source_ip_address: None,
+            }),
+        )
+        .to_bytes(),
+        &mut out,
+    );
+    assert!(!t.n.peers()[0].2);
+    // Our next heartbeat is answered with a new recovery time stamp: the
+    // SMF restarted, its sessions are gone.
+    let mut out = Vec::new();
+    now += 1000;
+    t.n.tick(now, &mut out);
+    let hb = sends(&out)
+        .into_iter()
+        .find(|p| matches!(p.msg, Message::HeartbeatRequest(_)))
+        .expect("heartbeat");
+    let mut out = Vec::new();
+    t.n.datagram(
+        now,
+        t.smf,
+        &Pdu::node(
+            hb.seq,
+            Message::HeartbeatResponse(HeartbeatResponse {
+                recovery_time_stamp: RecoveryTimeStamp(2),
+            }),
+        )
+        .to_bytes(),
+        &mut out,
+    );
+    assert_eq!(t.n.session_count(), 0);
+    assert!(dp(&out)
+        .iter()
+        .any(|c| matches!(c, Command::SessionDelete { .. })));
+    assert_eq!(t.n.peers().len(), 1, "the association stays");
+}
