@@ -200,11 +200,23 @@ def run(lab):
                                                         IE_VolumeThreshold(ULVOL=1, uplink=thr)])])
     check("threshold set", rsp is not None and cause_of(rsp) == C_ACCEPTED, rsp)
     t0 = time.monotonic()
+    smf.answer[56] = False  # the SMF does not answer at first
     for p in pk:
         gnb.send(s2.teid, p)
         time.sleep(0.01)
     rep = smf.wait_request(lambda p: p.message_type == 56 and ie(p, IE_ReportType).USAR == 1, 5.0, t0)
     check("Session Report Request (USAR) when the threshold is reached", rep is not None)
+    if rep is not None:
+        again = wait_for(lambda: len([1 for _, q in smf.requests_of(56, t0) if q.seq == rep.seq]) >= 3, 3.0)
+        check("unanswered report retransmitted (same sequence number, every T1)", again,
+              len([1 for _, q in smf.requests_of(56, t0) if q.seq == rep.seq]))
+        smf.answer[56] = True
+        smf._answer(rep, (UPF_N4, 8805))
+        n_then = len([1 for _, q in smf.requests_of(56, t0) if q.seq == rep.seq])
+        time.sleep(1.2)
+        check("no retransmission once answered",
+              len([1 for _, q in smf.requests_of(56, t0) if q.seq == rep.seq]) <= n_then + 1)
+    smf.answer[56] = True
     if rep is not None:
         ur = ies(rep, IE_UsageReport_SRR)
         _, ul, _ = volumes(ur[0])
@@ -270,6 +282,65 @@ def run(lab):
     check("DROBU dropped the buffered packets", [r[3][28:] for r in gnb.received(0x5004)] == [b"kept"],
           [r[3][28:] for r in gnb.received(0x5004)])
     smf.delete(s3.up_seid)
+
+    # ------------------------------------------------------------------
+    print("== create, update and remove of every rule kind")
+    ue = "198.19.0.205"
+    rsp = smf.establish(0x1004, session_ies(gnb_teid=0x5006, ue=ue))
+    sk = Session(0x1004, rsp)
+    rsp = smf.modify(sk.up_seid, [
+        IE_CreatePDR(IE_list=[IE_PDR_Id(id=5), IE_Precedence(precedence=5), IE_PDI(IE_list=[
+            IE_SourceInterface(interface=0),
+            IE_SDF_Filter(FD=1, flow_description="permit out 17 from any to assigned 7000")]),
+            IE_OuterHeaderRemoval(header=0), IE_FAR_Id(id=5), IE_URR_Id(id=5), IE_QER_Id(id=5)]),
+        IE_CreateFAR(IE_list=[IE_FAR_Id(id=5), IE_ApplyAction(FORW=1), IE_ForwardingParameters(IE_list=[
+            IE_DestinationInterface(interface=1), IE_NetworkInstance(instance="internet")])]),
+        IE_CreateURR(IE_list=[IE_URR_Id(id=5), IE_MeasurementMethod(VOLUM=1), IE_ReportingTriggers()]),
+        IE_CreateQER(IE_list=[IE_QER_Id(id=5), IE_GateStatus(ul=1, dl=1)]),
+        IE_Create_BAR(IE_list=[IE_BAR_Id(id=5)]),
+    ])
+    check("modification creating a PDR, FAR, URR, QER and BAR accepted", rsp is not None and cause_of(rsp) == C_ACCEPTED, rsp)
+    dn.clear()
+    send_ul(gnb, sk.teid, ue, 7000, [b"gate-closed"], sport=7000)
+    send_ul(gnb, sk.teid, ue, 9000, [b"other"])
+    wait_for(lambda: len(dn.received(9000)) >= 1, 2.0)
+    time.sleep(0.2)
+    check("the created QER's closed gate drops the new PDR's traffic, the rest passes",
+          not dn.received(7000) and len(dn.received(9000)) == 1)
+    rsp = smf.modify(sk.up_seid, [IE_UpdateQER(IE_list=[IE_QER_Id(id=5), IE_GateStatus(ul=0, dl=0)]),
+                                  IE_Update_BAR_SMR(IE_list=[IE_BAR_Id(id=5), IE_SuggestedBufferingPacketsCount(count=8)])])
+    check("Update QER (gate open) and Update BAR accepted", rsp is not None and cause_of(rsp) == C_ACCEPTED, rsp)
+    sz = send_ul(gnb, sk.teid, ue, 7000, [b"gate-open-%d" % i for i in range(3)], sport=7000)
+    wait_for(lambda: len(dn.received(7000)) >= 3, 2.0)
+    check("after Update QER the new PDR forwards", len(dn.received(7000)) == 3, len(dn.received(7000)))
+    rsp = smf.modify(sk.up_seid, [IE_RemovePDR(IE_list=[IE_PDR_Id(id=5)]), IE_RemoveFAR(IE_list=[IE_FAR_Id(id=5)]),
+                                  IE_RemoveURR(IE_list=[IE_URR_Id(id=5)]), IE_RemoveQER(IE_list=[IE_QER_Id(id=5)]),
+                                  IE_Remove_BAR(IE_list=[IE_BAR_Id(id=5)])])
+    ur = usage_reports(rsp) if rsp is not None else []
+    check("modification removing a PDR, FAR, URR, QER and BAR accepted", rsp is not None and cause_of(rsp) == C_ACCEPTED, rsp)
+    check("the removed URR reports its final usage in the response (TERMR, exact)",
+          len(ur) == 1 and urr_id_of(ur[0]) == 5 and volumes(ur[0])[1] == sum(sz) and ie(ur[0], IE_UsageReportTrigger).TERMR == 1,
+          [(urr_id_of(u), volumes(u)) for u in ur])
+    dn.clear()
+    send_ul(gnb, sk.teid, ue, 7000, [b"back-to-default"], sport=7000)
+    wait_for(lambda: len(dn.received(7000)) >= 1, 2.0)
+    check("after the removal the default PDR carries that traffic again", len(dn.received(7000)) == 1)
+    rule = lab.ctl_admin(f"session {sk.up_seid}")["rules"]
+    check("pfcp-ctl's state has none of the removed rules",
+          sorted(p["id"] for p in rule["pdrs"]) == [1, 2] and sorted(f["id"] for f in rule["fars"]) == [1, 2]
+          and [u["id"] for u in rule["urrs"]] == [1] and [q["id"] for q in rule["qers"]] == [1] and rule["bar"] is None, rule)
+    smf.delete(sk.up_seid)
+
+    print("== session over IPv6 N4")
+    rsp = smf6.associate()
+    check("association over IPv6 accepted", rsp is not None and cause_of(rsp) == C_ACCEPTED, rsp)
+    rsp = smf6.establish(0x6001, session_ies(gnb_teid=0x5007, ue="198.19.0.206"))
+    f = ie(rsp, IE_FSEID) if rsp is not None else None
+    check("establishment over IPv6: UP F-SEID with our IPv6 N4 address",
+          rsp is not None and cause_of(rsp) == C_ACCEPTED and f is not None and f.v6 == 1 and f.ipv6 == UPF_N46,
+          rsp and f)
+    rsp = smf6.delete(f.seid) if f is not None else None
+    check("deletion over IPv6", rsp is not None and cause_of(rsp) == C_ACCEPTED)
 
     # ------------------------------------------------------------------
     print("== causes (TS 29.244 7.6)")
