@@ -241,8 +241,13 @@ fn rule_cause(e: &RuleError) -> (Cause, Option<u16>) {
         RuleErrorReason::MissingSourceInterface => {
             (Cause::MandatoryIeMissing, Some(t::SOURCE_INTERFACE))
         }
-        RuleErrorReason::NoResources(s) if s.contains("pool") => {
+        RuleErrorReason::NoResources(s) if s.contains("is exhausted") => {
             (Cause::AllDynamicAddressesAreOccupied, None)
+        }
+        // CHOOSE for a network instance without a pool: the PDR cannot be
+        // created (Failed Rule ID names it).
+        RuleErrorReason::NoResources(s) if s.starts_with("no UE address pool") => {
+            (Cause::RuleCreationModificationFailure, None)
         }
         RuleErrorReason::NoResources(_) => (Cause::NoResourcesAvailable, None),
         _ => (Cause::RuleCreationModificationFailure, None),

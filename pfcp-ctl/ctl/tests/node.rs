@@ -1260,3 +1260,42 @@ fn keep_policy_keeps_sessions_for_the_grace_period_and_a_restarted_smf_loses_the
         .any(|c| matches!(c, Command::SessionDelete { .. })));
     assert_eq!(t.n.peers().len(), 1, "the association stays");
 }
+
+#[test]
+fn ue_pool_causes() {
+    // A pool of two addresses for "internet", none for "ims".
+    let mut c = cfg();
+    c.pools[0].ipv4 = Some("198.19.0.0/30".parse().unwrap());
+    let mut t = T::new();
+    t.n = Node::new(c, Restored::default(), 3_900_000_000, 0);
+    t.associate();
+    let mut causes = Vec::new();
+    for cp in 0..3u64 {
+        let s = t.next();
+        let out = t.send(Pdu::session(
+            s,
+            0,
+            Message::SessionEstablishmentRequest(establishment(300 + cp)),
+        ));
+        let out = if dp(&out).is_empty() {
+            out
+        } else {
+            t.ack_all(&out, vec![])
+        };
+        causes.push(cause_of(&sends(&out)[0]));
+    }
+    assert_eq!(
+        causes,
+        vec![1, 1, Cause::AllDynamicAddressesAreOccupied as u8]
+    );
+    let mut e = establishment(400);
+    e.create_pdr[0].pdi.network_instance = Some(NetworkInstance::encoded("ims"));
+    e.create_pdr[2].pdi.network_instance = Some(NetworkInstance::encoded("ims"));
+    let s = t.next();
+    let out = t.send(Pdu::session(s, 0, Message::SessionEstablishmentRequest(e)));
+    let Message::SessionEstablishmentResponse(r) = &sends(&out)[0].msg else {
+        panic!()
+    };
+    assert_eq!(r.cause.0, Cause::RuleCreationModificationFailure as u8);
+    assert_eq!(r.failed_rule_id.map(|f| f.rule_type), Some(0), "a PDR");
+}
