@@ -90,6 +90,9 @@ pub struct SessionState {
     /// Sequence number of the Establishment Request that created the
     /// session: a retransmission after a restart gets the same answer.
     pub est_seq: Option<u32>,
+    /// The APN/DNN of the Establishment Request: chooses the UE pool of a
+    /// PDR that names no network instance.
+    pub dnn: Option<String>,
 }
 
 /// The UPF's own tunnel addresses.
@@ -254,7 +257,13 @@ impl SessionState {
             .find_map(|p| p.pdi.ue_ip.and_then(|u| u.ipv6));
         for p in &mut pend {
             let id = u32::from(p.pdr.id);
-            let ni = p.pdr.pdi.network_instance.clone().unwrap_or_default();
+            let ni = p
+                .pdr
+                .pdi
+                .network_instance
+                .clone()
+                .or_else(|| self.dnn.clone())
+                .unwrap_or_default();
             if p.ue_choose.0 {
                 let a = match v4 {
                     Some(a) => a,
@@ -370,6 +379,11 @@ impl SessionState {
             },
             peer_node: m.node_id.to_string(),
             csids: m.fq_csid.iter().map(|b| b.0.clone()).collect(),
+            dnn: m
+                .apn_dnn
+                .as_ref()
+                .map(|d| d.name())
+                .filter(|d| !d.is_empty()),
             ..Default::default()
         };
         s.rules.seid = up_seid;

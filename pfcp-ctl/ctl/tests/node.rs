@@ -111,7 +111,10 @@ impl T {
                     .as_ref()
                     .unwrap()
                     .has(upf::FTUP.0, upf::FTUP.1));
-                assert_eq!(r.ue_ip_address_pool_information.len(), 1);
+                assert_eq!(
+                    r.ue_ip_address_pool_information.len(),
+                    self.n.pool_usage().len()
+                );
             }
             m => panic!("{m:?}"),
         }
@@ -1298,4 +1301,35 @@ fn ue_pool_causes() {
     };
     assert_eq!(r.cause.0, Cause::RuleCreationModificationFailure as u8);
     assert_eq!(r.failed_rule_id.map(|f| f.rule_type), Some(0), "a PDR");
+}
+
+#[test]
+fn the_dnn_chooses_the_pool_when_the_pdi_names_no_network_instance() {
+    let mut c = cfg();
+    c.pools.push(upf_config::UePool {
+        network_instance: None,
+        dnn: Some("ims".into()),
+        ipv4: Some("198.20.0.0/24".parse().unwrap()),
+        ipv6: None,
+        ipv6_prefix_len: 64,
+    });
+    let mut t = T::new();
+    t.n = Node::new(c, Restored::default(), 3_900_000_000, 0);
+    t.associate();
+    let mut e = establishment(500);
+    e.create_pdr[0].pdi.network_instance = None;
+    e.create_pdr[2].pdi.network_instance = None;
+    e.apn_dnn = Some(NetworkInstance::encoded("ims"));
+    let s = t.next();
+    let out = t.send(Pdu::session(s, 0, Message::SessionEstablishmentRequest(e)));
+    let out = t.ack_all(&out, vec![]);
+    let Message::SessionEstablishmentResponse(r) = &sends(&out)[0].msg else {
+        panic!()
+    };
+    let ue = r
+        .created_pdr
+        .iter()
+        .find_map(|c| c.ue_ip_address.first().and_then(|u| u.ipv4))
+        .unwrap();
+    assert!(ue.octets()[..3] == [198, 20, 0], "{ue} from the DNN's pool");
 }
