@@ -135,7 +135,7 @@ while time.monotonic() - t0 < 600:
             if not c: break
             d += c
         j = json.loads(d)
-        if j["sessions"] == int(sys.argv[2]) and j["dataplane_attached"] and j["dataplane_backlog"] == 0:
+        if j["sessions"] == int(sys.argv[2]) and j["dataplane_attached"] and j["dataplane_backlog"] == 0 and not j["resyncing"]:
             break
     except (OSError, ValueError, KeyError):
         pass

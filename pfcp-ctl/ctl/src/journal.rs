@@ -93,7 +93,7 @@ pub struct Restored {
     /// Associations by Node ID.
     pub assocs: BTreeMap<String, AssocRecord>,
     /// Sessions by UP SEID.
-    pub sessions: BTreeMap<u64, SessionState>,
+    pub sessions: BTreeMap<u64, Box<SessionState>>,
     /// PFDs by application ID.
     pub pfds: BTreeMap<String, Vec<Pfd>>,
     /// Records read.
@@ -188,7 +188,7 @@ fn apply(st: &mut Restored, r: Record) {
             st.assocs.remove(&node);
         }
         Record::Session { seid, state } => {
-            st.sessions.insert(seid, *state);
+            st.sessions.insert(seid, state);
         }
         Record::SessionGone { seid } => {
             st.sessions.remove(&seid);

@@ -212,8 +212,21 @@ pub struct Node {
     in_flight: HashMap<IpAddr, usize>,
     /// Refused association attempts not logged yet, and when we last logged.
     refused_log: (u64, u64),
+    /// The resync under way, if any.
+    resyncing: Option<Resync>,
     /// Counters.
     pub stats: NodeStats,
+}
+
+/// A resync under way.
+struct Resync {
+    /// Sessions at the start, in order, and how far the push got.
+    keys: Vec<u64>,
+    pos: usize,
+    /// Operations waiting for the dataplane at the start (their commands
+    /// are sent again at the end) and their sessions.
+    ops: Vec<u64>,
+    op_seids: std::collections::HashSet<u64>,
 }
 
 /// A Downlink Data Report waiting for its BAR's notification delay.
@@ -273,7 +286,7 @@ impl Node {
                 .entry(s.peer_node.clone())
                 .or_default()
                 .insert(s.cp.seid, seid);
-            sessions.insert(seid, Box::new(s));
+            sessions.insert(seid, s);
         }
         let hb = cfg.heartbeat_interval_ms;
         let rate = f64::from(cfg.max_request_rate);
@@ -311,6 +324,7 @@ impl Node {
             bucket: (rate, now),
             in_flight: HashMap::new(),
             refused_log: (0, 0),
+            resyncing: None,
             stats: NodeStats::default(),
         }
     }
@@ -450,21 +464,66 @@ impl Node {
         }
     }
 
-    /// The whole state for the dataplane (after a start or a dataplane
-    /// restart): SyncBegin, every session, every application's PFDs,
-    /// SyncEnd; then the command of every operation still waiting for the
-    /// dataplane again (the caller drops commands it had not sent yet).
+    /// The whole state for the dataplane at once (see [`Node::resync_start`]).
     pub fn resync(&mut self, out: &mut Vec<Out>) {
+        self.resync_start(out);
+        while !self.resync_step(usize::MAX, out) {}
+    }
+
+    /// Starts pushing the whole state to the dataplane (after a start or a
+    /// dataplane restart; the caller drops the commands it had not sent
+    /// yet): SyncBegin now, the sessions by [`Node::resync_step`] a slice at
+    /// a time (so a million sessions never sit in memory as commands),
+    /// then every application's PFDs, the commands of the operations that
+    /// were waiting for the dataplane at the start (sent again under new
+    /// request IDs, after the sessions' committed state), and SyncEnd.
+    /// Sessions whose operation started after this call are skipped: that
+    /// operation's own command carries their newest rules.
+    pub fn resync_start(&mut self, out: &mut Vec<Out>) {
         let r = self.req();
         out.push(Out::Dp(Command::SyncBegin { req: r }));
-        let mut seids: Vec<u64> = self.sessions.keys().copied().collect();
-        seids.sort_unstable();
-        for s in seids {
+        let mut keys: Vec<u64> = self.sessions.keys().copied().collect();
+        keys.sort_unstable();
+        let mut ops: Vec<u64> = self.ops.keys().copied().collect();
+        ops.sort_unstable();
+        let op_seids = ops
+            .iter()
+            .filter_map(|r| self.ops.get(r).map(|o| o.seid))
+            .collect();
+        self.resyncing = Some(Resync {
+            keys,
+            pos: 0,
+            ops,
+            op_seids,
+        });
+    }
+
+    /// True while a resync is under way.
+    pub fn resyncing(&self) -> bool {
+        self.resyncing.is_some()
+    }
+
+    /// Pushes up to `max` sessions of the resync; true when it is complete.
+    pub fn resync_step(&mut self, max: usize, out: &mut Vec<Out>) -> bool {
+        let Some(mut rs) = self.resyncing.take() else {
+            return true;
+        };
+        let end = rs.pos.saturating_add(max).min(rs.keys.len());
+        for i in rs.pos..end {
+            let s = rs.keys[i];
+            if self.busy.contains_key(&s) && !rs.op_seids.contains(&s) {
+                continue;
+            }
             let Some(rules) = self.sessions.get(&s).map(|st| st.rules.clone()) else {
                 continue;
             };
             let r = self.req();
             out.push(Out::Dp(Command::SessionPut { req: r, rules }));
+        }
+        rs.pos = end;
+        if rs.pos < rs.keys.len() {
+            self.resyncing = Some(rs);
+            return false;
         }
         let apps: Vec<(String, Vec<Pfd>)> = self
             .pfds
@@ -479,11 +538,7 @@ impl Node {
                 pfds,
             }));
         }
-        let r = self.req();
-        out.push(Out::Dp(Command::SyncEnd { req: r }));
-        let mut waiting: Vec<u64> = self.ops.keys().copied().collect();
-        waiting.sort_unstable();
-        for old in waiting {
+        for old in rs.ops {
             let Some(mut op) = self.ops.remove(&old) else {
                 continue;
             };
@@ -498,6 +553,9 @@ impl Node {
             out.push(Out::Dp(cmd));
             self.ops.insert(req, op);
         }
+        let r = self.req();
+        out.push(Out::Dp(Command::SyncEnd { req: r }));
+        true
     }
 
     // ------------------------------------------------------------------

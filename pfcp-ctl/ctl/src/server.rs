@@ -42,6 +42,9 @@ const WAKER: Token = Token(usize::MAX);
 const PEER_TOKEN: usize = 1 << 20;
 /// Session requests waiting per socket.
 const SESSION_QUEUE: usize = 16384;
+/// Sessions pushed to the dataplane per loop during a resync (only while
+/// the command backlog is below this too).
+const RESYNC_SLICE: usize = 2048;
 /// Session requests handled per loop at most.
 const SESSION_BUDGET: usize = 4096;
 /// Session requests between two drains of the sockets.
@@ -106,6 +109,8 @@ pub struct Snapshot {
     pub overload_drops: u64,
     /// Associated peers with their own socket.
     pub peer_sockets: usize,
+    /// A resync to the dataplane is under way.
+    pub resyncing: bool,
     /// Longest event loop iteration since the start, µs (what a heartbeat
     /// answer may wait at worst).
     pub slowest_loop_us: u64,
@@ -660,7 +665,7 @@ pub fn run(
                     dp_down_logged = false;
                     // Everything not sent yet is covered by the resync.
                     sh.dp_backlog.clear();
-                    sh.node.resync(&mut sh.out);
+                    sh.node.resync_start(&mut sh.out);
                 }
                 Err(e) => {
                     if !dp_down_logged {
@@ -691,7 +696,7 @@ pub fn run(
                     Ok(DataplaneStatus::Restarted) => {
                         warn!("dataplane restarted: pushing every session again");
                         sh.dp_backlog.clear();
-                        sh.node.resync(&mut sh.out);
+                        sh.node.resync_start(&mut sh.out);
                         dp_down_logged = false;
                     }
                     Ok(DataplaneStatus::Down) => {
@@ -711,7 +716,10 @@ pub fn run(
             let now = sh.now();
             sh.node.tick(now, &mut sh.out);
         }
-        // 4. Outputs; a slice of a journal snapshot if one is under way.
+        // 4. Outputs; a slice of a resync and of a journal snapshot if under way.
+        if sh.node.resyncing() && sh.dp_backlog.len() < RESYNC_SLICE {
+            sh.node.resync_step(RESYNC_SLICE, &mut sh.out);
+        }
         sh.snapshot_step();
         sh.flush(&mut ctrl, &mut sends);
         // 5. Peer sockets follow the associations.
@@ -743,6 +751,7 @@ pub fn run(
                 s.pools = sh.node.pool_usage();
                 s.recovery = sh.node.recovery();
                 s.slowest_loop_us = slowest;
+                s.resyncing = sh.node.resyncing();
             }
             if let Some(l) = admin.as_ref() {
                 crate_admin::poll(l, &sh.node, &snapshot);
@@ -810,6 +819,7 @@ mod crate_admin {
                     "rate_limited": s.stats.rate_limited,
                     "peer_sockets": s.peer_sockets,
                     "slowest_loop_us": s.slowest_loop_us,
+                    "resyncing": s.resyncing,
                     "requests_timed_out": s.stats.requests_timed_out,
                     "refused_peers": s.stats.refused_peers,
                     "duplicates": s.stats.duplicates,

@@ -245,6 +245,7 @@ impl SessionState {
         txn: &mut Txn,
     ) -> Result<(), RuleError> {
         let mut pend = Vec::with_capacity(list.len());
+        self.chosen.0.reserve_exact(list.len());
         for c in list {
             pend.push(convert_pdr(c)?);
         }
@@ -353,6 +354,7 @@ impl SessionState {
             p.pdr.pdi.local_fteid = Some(f);
             self.chosen.entry(p.pdr.id).fteid = Some(f);
         }
+        self.rules.pdrs.reserve_exact(pend.len());
         for p in pend {
             if let Some(old) = self.rules.pdrs.iter().position(|x| x.id == p.pdr.id) {
                 self.rules.pdrs[old] = p.pdr;
@@ -387,6 +389,7 @@ impl SessionState {
             ..Default::default()
         };
         s.rules.seid = up_seid;
+        s.rules.fars.reserve_exact(m.create_far.len());
         for f in &m.create_far {
             s.rules.fars.push(convert::far(f)?);
         }
@@ -395,7 +398,26 @@ impl SessionState {
         s.rules.bar = m.create_bar.as_ref().map(convert::bar);
         s.add_pdrs(&m.create_pdr, ep, alloc, txn)?;
         s.rules.validate()?;
+        s.shrink();
         Ok(s)
+    }
+
+    /// Drops spare capacity: a session lives long and there may be a
+    /// million (pushing two PDRs leaves room for four).
+    fn shrink(&mut self) {
+        let r = &mut self.rules;
+        r.pdrs.shrink_to_fit();
+        r.fars.shrink_to_fit();
+        r.qers.shrink_to_fit();
+        r.urrs.shrink_to_fit();
+        for p in r.pdrs.iter_mut() {
+            p.pdi.sdf_filters.shrink_to_fit();
+            p.urr_ids.shrink_to_fit();
+            p.qer_ids.shrink_to_fit();
+        }
+        self.teids.shrink_to_fit();
+        self.ues.shrink_to_fit();
+        self.chosen.0.shrink_to_fit();
     }
 
     /// The session after a Modification Request (the receiver is unchanged).
@@ -536,6 +558,7 @@ impl SessionState {
         }
         s.add_pdrs(&m.create_pdr, ep, alloc, txn)?;
         s.rules.validate()?;
+        s.shrink();
         Ok(s)
     }
 

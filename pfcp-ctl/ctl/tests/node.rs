@@ -671,7 +671,7 @@ fn restart_restores_sessions_and_recovery() {
     };
     restored
         .sessions
-        .insert(seid, t.n.session(seid).unwrap().clone());
+        .insert(seid, Box::new(t.n.session(seid).unwrap().clone()));
     restored.assocs.insert(
         "smf.example".into(),
         pfcp_ctl::journal::AssocRecord {
@@ -1124,10 +1124,12 @@ fn pfds_are_journalled_and_resync_resends_pfds_and_in_flight_commands() {
         .iter()
         .position(|c| matches!(c, Command::SyncEnd { .. }))
         .unwrap();
+    assert_eq!(sync_end, cmds.len() - 1, "SyncEnd last");
+    // Re-sent after the sessions' committed state, before SyncEnd.
     let Command::SessionPut {
         req: new_req,
         rules,
-    } = cmds[sync_end + 1].clone()
+    } = cmds[sync_end - 1].clone()
     else {
         panic!("{cmds:?}")
     };
@@ -1180,7 +1182,7 @@ fn establishment_retransmitted_after_a_restart_gets_the_same_answer() {
     };
     restored
         .sessions
-        .insert(seid, t.n.session(seid).unwrap().clone());
+        .insert(seid, Box::new(t.n.session(seid).unwrap().clone()));
     restored.assocs.insert(
         "smf.example".into(),
         pfcp_ctl::journal::AssocRecord {
@@ -1332,4 +1334,44 @@ fn the_dnn_chooses_the_pool_when_the_pdi_names_no_network_instance() {
         .find_map(|c| c.ue_ip_address.first().and_then(|u| u.ipv4))
         .unwrap();
     assert!(ue.octets()[..3] == [198, 20, 0], "{ue} from the DNN's pool");
+}
+
+#[test]
+fn streamed_resync_never_overrides_a_modification_sent_meanwhile() {
+    let mut t = T::new();
+    t.associate();
+    let (a, _, _) = establish(&mut t, 0x71);
+    let (b, _, _) = establish(&mut t, 0x72);
+    let mut out = Vec::new();
+    t.n.resync_start(&mut out);
+    // A modification of session b goes to the dataplane during the resync.
+    let s = t.next();
+    let m = t.send(Pdu::session(
+        s,
+        b,
+        Message::SessionModificationRequest(SessionModificationRequest {
+            update_far: vec![UpdateFar {
+                far_id: FarId(2),
+                apply_action: Some(ApplyAction(0x01)),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+    ));
+    assert!(matches!(dp(&m)[0], Command::SessionPut { ref rules, .. } if rules.seid == b));
+    let mut rest = Vec::new();
+    assert!(t.n.resync_step(1000, &mut rest));
+    let puts: Vec<u64> = dp(&rest)
+        .iter()
+        .filter_map(|c| match c {
+            Command::SessionPut { rules, .. } => Some(rules.seid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        puts,
+        vec![a],
+        "b's old rules are not pushed over its modification"
+    );
+    assert!(matches!(dp(&rest).last(), Some(Command::SyncEnd { .. })));
 }
