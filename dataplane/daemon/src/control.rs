@@ -123,6 +123,8 @@ pub struct Control<B: PacketBuf> {
     echo_retries: u32,
     echo_seq: u16,
     local: ControlStats,
+    /// Per worker: wakes it when it sleeps and updates were queued.
+    wakers: Vec<Option<Arc<upf_io::sys::Wakeup>>>,
 }
 
 const BACKLOG_MAX: usize = 1 << 20;
@@ -174,7 +176,14 @@ impl<B: PacketBuf> Control<B> {
                 .max(1_000_000),
             echo_retries: cfg.dataplane.gtpu_echo_retries.max(1),
             echo_seq: 0,
+            wakers: Vec::new(),
         }
+    }
+
+    /// Wake-ups of the workers (index = worker).
+    pub fn with_wakers(mut self, wakers: Vec<Option<Arc<upf_io::sys::Wakeup>>>) -> Self {
+        self.wakers = wakers;
+        self
     }
 
     fn workers(&self) -> u32 {
@@ -188,7 +197,12 @@ impl<B: PacketBuf> Control<B> {
         // The ring is large; if a worker is stuck, wait rather than lose a rule.
         loop {
             match p.push(u) {
-                Ok(()) => return,
+                Ok(()) => {
+                    if let Some(Some(k)) = self.wakers.get(w as usize) {
+                        k.wake();
+                    }
+                    return;
+                }
                 Err(back) => {
                     u = back;
                     std::thread::sleep(Duration::from_micros(50));
@@ -257,6 +271,8 @@ impl<B: PacketBuf> Control<B> {
             workers = self.workers(),
             "control channel ready"
         );
+        // Short sleeps while workers owe Acks should be short indeed.
+        upf_io::sys::set_timer_slack_ns(1000);
         let mut last_tick = 0u64;
         let mut last_echo = self.clock.now();
         while !stop.load(Ordering::Relaxed) {
@@ -304,7 +320,13 @@ impl<B: PacketBuf> Control<B> {
                 self.path_management();
             }
             if !did {
-                self.end.wait(Duration::from_micros(200));
+                if self.pending.is_empty() {
+                    self.end.wait(Duration::from_micros(200));
+                } else {
+                    // A worker owes an Ack: it comes within microseconds,
+                    // and the doorbell does not ring for it.
+                    std::thread::sleep(Duration::from_micros(5));
+                }
             }
         }
         info!("control thread stopped");

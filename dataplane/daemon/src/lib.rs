@@ -318,6 +318,11 @@ where
     // a handoff ring for every ordered pair of workers.
     let mut upd_tx = Vec::new();
     let mut upd_rx = Vec::new();
+    // One wake-up per worker: the control thread signals it after
+    // queueing rules for an idle worker.
+    let wakers: Vec<Option<Arc<upf_io::sys::Wakeup>>> = (0..n)
+        .map(|_| upf_io::sys::Wakeup::new().ok().map(Arc::new))
+        .collect();
     let mut evt_tx = Vec::new();
     let mut evt_rx = Vec::new();
     for _ in 0..n {
@@ -378,6 +383,7 @@ where
             stop: stop.clone(),
             clock,
             busy_poll,
+            wakeup: wakers.get(w).cloned().flatten(),
         };
         let core = worker_cores[w].and_then(|c| cores.iter().find(|x| x.id == c).copied());
         let name = format!("upf-worker-{w}");
@@ -402,7 +408,8 @@ where
         control_stats.clone(),
         snapshots.clone(),
         admin,
-    );
+    )
+    .with_wakers(wakers);
     let st = stop.clone();
     let ccore = control_core.and_then(|c| cores.iter().find(|x| x.id == c).copied());
     threads.push(

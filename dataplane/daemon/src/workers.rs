@@ -49,11 +49,17 @@ pub struct Ctx<B: PacketBuf> {
     pub clock: Clock,
     /// Spin when idle instead of sleeping.
     pub busy_poll: bool,
+    /// Signalled by the control thread when it queues updates, so an idle
+    /// worker applies rule changes at once instead of after its sleep.
+    pub wakeup: Option<Arc<upf_io::sys::Wakeup>>,
 }
 
 /// Runs the worker until the stop flag is set. `fds` are the backend's
 /// descriptors to sleep on when idle (may be empty).
-pub fn run<B: PacketBuf, IO: PortIo<Buf = B>>(mut c: Ctx<B>, mut io: IO, fds: Vec<i32>) {
+pub fn run<B: PacketBuf, IO: PortIo<Buf = B>>(mut c: Ctx<B>, mut io: IO, mut fds: Vec<i32>) {
+    if let Some(w) = c.wakeup.as_ref() {
+        fds.push(w.fd());
+    }
     upf_io::sys::set_timer_slack_ns(1000);
     io.attach_thread();
     let ports = io.ports();
@@ -169,10 +175,20 @@ pub fn run<B: PacketBuf, IO: PortIo<Buf = B>>(mut c: Ctx<B>, mut io: IO, fds: Ve
                 let since = *idle_since.get_or_insert(t1);
                 if t1 - since < 100_000_000 {
                     std::thread::sleep(Duration::from_micros(20));
-                } else if fds.is_empty() {
-                    std::thread::sleep(Duration::from_millis(1));
                 } else {
-                    upf_io::sys::wait_readable(&fds, 1);
+                    if let Some(w) = c.wakeup.as_ref() {
+                        w.will_sleep();
+                    }
+                    if !c.updates.is_empty() {
+                        // Work arrived meanwhile: no sleep.
+                    } else if fds.is_empty() {
+                        std::thread::sleep(Duration::from_millis(1));
+                    } else {
+                        upf_io::sys::wait_readable(&fds, 1);
+                    }
+                    if let Some(w) = c.wakeup.as_ref() {
+                        w.awake();
+                    }
                 }
             }
         }

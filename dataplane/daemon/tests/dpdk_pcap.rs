@@ -333,6 +333,7 @@ fn pcap_in_pcap_out_decoded_by_tshark() {
             stop: stop.clone(),
             clock,
             busy_poll: false,
+            wakeup: None,
         };
         threads.push(std::thread::spawn(move || {
             workers::run(ctx, io, Vec::new())

@@ -41,3 +41,64 @@ pub fn enter_netns(path: &std::path::Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Wakes an idle worker when the control thread gives it work (an eventfd
+/// it sleeps on with its ports). `wake` costs a syscall only while the
+/// worker is asleep, so a busy worker is never slowed down.
+#[derive(Debug)]
+pub struct Wakeup {
+    fd: std::os::fd::OwnedFd,
+    sleeping: std::sync::atomic::AtomicBool,
+}
+
+impl Wakeup {
+    /// A new, non-signalled wake-up.
+    pub fn new() -> std::io::Result<Wakeup> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: eventfd with valid flags; the result is checked below.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Wakeup {
+            // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+            fd: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+            sleeping: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// The descriptor to poll.
+    pub fn fd(&self) -> libc::c_int {
+        use std::os::fd::AsRawFd;
+        self.fd.as_raw_fd()
+    }
+
+    /// The worker is about to sleep: after this it must check for work
+    /// once more before it waits (then no wake-up is lost).
+    pub fn will_sleep(&self) {
+        self.sleeping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The worker is awake again; clears the signal.
+    pub fn awake(&self) {
+        self.sleeping
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let mut v = 0u64;
+        // SAFETY: reading 8 bytes into a u64 from our non-blocking eventfd.
+        unsafe {
+            libc::read(self.fd(), (&mut v as *mut u64).cast(), 8);
+        }
+    }
+
+    /// Wakes the worker if it sleeps (after work was queued for it).
+    pub fn wake(&self) {
+        if self.sleeping.load(std::sync::atomic::Ordering::SeqCst) {
+            let v = 1u64;
+            // SAFETY: writing 8 bytes from a u64 to our eventfd.
+            unsafe {
+                libc::write(self.fd(), (&v as *const u64).cast(), 8);
+            }
+        }
+    }
+}

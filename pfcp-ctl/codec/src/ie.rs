@@ -155,7 +155,7 @@ pub struct RawIe<'a> {
 
 /// Splits a buffer into IEs (no interpretation of values).
 pub fn parse_ies(mut b: &[u8]) -> Result<Vec<RawIe<'_>>, IeError> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(8);
     while !b.is_empty() {
         if b.len() < 4 {
             return Err(IeError::Truncated);

@@ -243,6 +243,8 @@ ie_struct!(
         pfcpse_req_flags: opt PfcpseReqFlags = t::PFCPSEREQ_FLAGS,
         /// S-NSSAI.
         s_nssai: opt Snssai = t::S_NSSAI,
+        /// FQ-CSIDs of the CP and other nodes (kept raw).
+        fq_csid: many Bytes = t::FQ_CSID,
     }
 );
 
@@ -313,6 +315,8 @@ ie_struct!(
         query_urr_reference: opt QueryUrrReference = t::QUERY_URR_REFERENCE,
         /// Node ID.
         node_id: opt NodeId = t::NODE_ID,
+        /// FQ-CSIDs (kept raw; replace the session's when present).
+        fq_csid: many Bytes = t::FQ_CSID,
     }
 );
 

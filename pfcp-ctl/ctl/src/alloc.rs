@@ -106,6 +106,7 @@ impl Pool {
                         let i = u32::from(a).wrapping_sub(net).wrapping_sub(1);
                         if i < count {
                             self.used4.insert(i);
+                            self.next4 = self.next4.max(i.saturating_add(1));
                         }
                     }
                 }
@@ -115,7 +116,9 @@ impl Pool {
                     if p.contains(ip) {
                         if let Some((net, _)) = p.v6_net() {
                             let shift = 128 - u32::from(len);
-                            self.used6.insert(((u128::from(a) - net) >> shift) as u64);
+                            let i = ((u128::from(a) - net) >> shift) as u64;
+                            self.used6.insert(i);
+                            self.next6 = self.next6.max(i.saturating_add(1));
                         }
                     }
                 }
@@ -255,9 +258,13 @@ impl Allocator {
         Err(AllocError::NoTeid)
     }
 
-    /// Marks a TEID as used (journal replay).
+    /// Marks a TEID as used (journal replay); allocation continues after
+    /// it, so a restart does not hand out recently used TEIDs first.
     pub fn mark_teid(&mut self, t: u32) {
         self.teids.insert(t);
+        let w = self.workers;
+        let n = self.next_teid.entry(t % w).or_insert(1);
+        *n = (*n).max((t / w).saturating_add(1));
     }
 
     /// Gives a TEID back.

@@ -5,22 +5,36 @@
 //!
 //! Each record is `[u32 length][u32 CRC-32][postcard payload]`. A record
 //! torn by a crash fails its length or CRC check and ends the replay there
-//! (the file is truncated to the last good record). When the file grows to
-//! several times the live state it is compacted: a snapshot is written to a
-//! temporary file and renamed over the journal.
+//! (the file is truncated to the last good record).
+//!
+//! A [`Writer`] thread owns the file: the event loop hands it records in
+//! batches and holds the answers that depend on them until the thread says
+//! they are written (fsynced, with `journal_fsync = "always"`), so neither a
+//! slow disk nor an fsync ever stalls heartbeats. When the file grows to
+//! several times the live state the thread asks for a snapshot; the loop
+//! streams one a slice at a time, the thread writes it to a temporary file
+//! followed by every record that arrived meanwhile, and renames it over the
+//! journal (replay keeps the last record of each session, so the result is
+//! exact).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::session::SessionState;
+use upf_rules::Pfd;
 
-/// Version of the record format.
-pub const FORMAT: u32 = 1;
+/// Version of the record format (2: PFD records, FQ-CSIDs and the
+/// establishment's sequence number in the session state).
+pub const FORMAT: u32 = 2;
 
 /// An association as journalled.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +76,13 @@ pub enum Record {
         /// UP SEID.
         seid: u64,
     },
+    /// The PFDs of an application (empty: removed).
+    Pfds {
+        /// Application ID.
+        app: String,
+        /// Its PFDs.
+        pfds: Vec<Pfd>,
+    },
 }
 
 /// Everything replayed from a journal.
@@ -72,7 +93,9 @@ pub struct Restored {
     /// Associations by Node ID.
     pub assocs: BTreeMap<String, AssocRecord>,
     /// Sessions by UP SEID.
-    pub sessions: BTreeMap<u64, SessionState>,
+    pub sessions: BTreeMap<u64, Box<SessionState>>,
+    /// PFDs by application ID.
+    pub pfds: BTreeMap<String, Vec<Pfd>>,
     /// Records read.
     pub records: u64,
     /// Bytes of a torn tail that were dropped.
@@ -93,23 +116,66 @@ pub enum JournalError {
     /// The file was written by an incompatible version.
     #[error("journal {0}: unsupported format")]
     Format(PathBuf),
+    /// Another pfcp-ctl holds the journal (same `state_dir`).
+    #[error("journal {0} is locked by another pfcp-ctl")]
+    Locked(PathBuf),
 }
 
-/// An open journal.
+/// The journal file, opened and replayed (the writer thread owns it).
 pub struct Journal {
     path: PathBuf,
     file: File,
     size: u64,
-    live: Restored,
+    recovery: u32,
+    /// Records in the file (for the compaction trigger).
+    records: u64,
     pending: Vec<u8>,
-    dirty: bool,
+    /// Holds the state directory's lock while the journal is open.
+    _lock: File,
 }
 
-fn encode(r: &Record, out: &mut Vec<u8>) {
-    let payload = postcard::to_allocvec(r).unwrap_or_default();
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
+/// [`Record`] by reference: the same encoding (postcard writes an enum as
+/// its variant index and a `Box<T>` or `&T` as `T`), without a copy.
+#[derive(Serialize)]
+enum RecordRef<'a> {
+    #[allow(dead_code)]
+    Header {
+        format: u32,
+        recovery: u32,
+    },
+    #[allow(dead_code)]
+    Assoc(&'a AssocRecord),
+    #[allow(dead_code)]
+    AssocGone {
+        node: &'a str,
+    },
+    Session {
+        seid: u64,
+        state: &'a SessionState,
+    },
+}
+
+fn frame<T: Serialize>(r: &T, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 8]);
+    match postcard::to_extend(r, std::mem::take(out)) {
+        Ok(v) => *out = v,
+        Err(_) => return,
+    }
+    let len = (out.len() - start - 8) as u32;
+    let crc = crc32fast::hash(&out[start + 8..]);
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Appends the framed encoding of `r` (length, CRC-32, postcard) to `out`.
+pub fn encode(r: &Record, out: &mut Vec<u8>) {
+    frame(r, out);
+}
+
+/// Appends the framed [`Record::Session`] of `state` to `out`.
+pub fn encode_session(seid: u64, state: &SessionState, out: &mut Vec<u8>) {
+    frame(&RecordRef::Session { seid, state }, out);
 }
 
 fn apply(st: &mut Restored, r: Record) {
@@ -122,10 +188,17 @@ fn apply(st: &mut Restored, r: Record) {
             st.assocs.remove(&node);
         }
         Record::Session { seid, state } => {
-            st.sessions.insert(seid, *state);
+            st.sessions.insert(seid, state);
         }
         Record::SessionGone { seid } => {
             st.sessions.remove(&seid);
+        }
+        Record::Pfds { app, pfds } => {
+            if pfds.is_empty() {
+                st.pfds.remove(&app);
+            } else {
+                st.pfds.insert(app, pfds);
+            }
         }
     }
 }
@@ -140,6 +213,19 @@ impl Journal {
             source,
         };
         std::fs::create_dir_all(dir).map_err(io_err)?;
+        // One writer per state directory: a second pfcp-ctl on the same
+        // state would answer the same SMFs from a diverging copy.
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("pfcp-ctl.lock"))
+            .map_err(io_err)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(JournalError::Locked(path)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
+        }
         let mut st = Restored::default();
         let mut good = 0u64;
         if let Ok(mut f) = File::open(&path) {
@@ -184,95 +270,57 @@ impl Journal {
             path,
             file,
             size: good,
-            live: Restored {
-                recovery: st.recovery,
-                assocs: st.assocs.clone(),
-                sessions: st.sessions.clone(),
-                ..Default::default()
-            },
+            recovery: st.recovery.unwrap_or(recovery),
+            records: st.records,
             pending: Vec::new(),
-            dirty: false,
+            _lock: lock,
         };
         if st.recovery.is_none() {
-            j.append(Record::Header {
+            j.append(&Record::Header {
                 format: FORMAT,
                 recovery,
             });
-            j.live.recovery = Some(recovery);
-            j.flush(true)?;
+            j.write()?;
+            j.sync()?;
         }
         Ok((j, st))
     }
 
-    /// Queues a record (written by [`Journal::flush`]).
-    pub fn append(&mut self, r: Record) {
-        encode(&r, &mut self.pending);
-        apply(&mut self.live, r);
-    }
-
-    /// Writes queued records; `sync` also fsyncs. Compacts when the file
-    /// is far larger than the live state.
-    pub fn flush(&mut self, sync: bool) -> Result<(), JournalError> {
-        let io_err = |source| JournalError::Io {
+    fn io_err(&self, source: io::Error) -> JournalError {
+        JournalError::Io {
             path: self.path.clone(),
             source,
-        };
+        }
+    }
+
+    /// Queues a record (written by [`Journal::write`]).
+    pub fn append(&mut self, r: &Record) {
+        encode(r, &mut self.pending);
+        self.records += 1;
+    }
+
+    /// Queues an encoded record.
+    pub fn append_encoded(&mut self, b: &[u8]) {
+        self.pending.extend_from_slice(b);
+        self.records += 1;
+    }
+
+    /// Writes queued records to the file (the kernel has them afterwards:
+    /// they survive the process, not necessarily the machine).
+    pub fn write(&mut self) -> Result<(), JournalError> {
         if !self.pending.is_empty() {
-            self.file.write_all(&self.pending).map_err(io_err)?;
+            let r = self.file.write_all(&self.pending);
+            r.map_err(|e| self.io_err(e))?;
             self.size += self.pending.len() as u64;
             self.pending.clear();
-            self.dirty = true;
-        }
-        if sync && self.dirty {
-            self.file.sync_data().map_err(io_err)?;
-            self.dirty = false;
-        }
-        let live = 64 * (self.live.sessions.len() as u64 + self.live.assocs.len() as u64 + 1) * 16;
-        if self.size > 4 << 20 && self.size > 4 * live {
-            self.compact()?;
         }
         Ok(())
     }
 
-    /// Rewrites the journal as a snapshot of the live state.
-    pub fn compact(&mut self) -> Result<(), JournalError> {
-        let io_err = |source| JournalError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        let tmp = self.path.with_extension("journal.tmp");
-        let mut buf = Vec::new();
-        encode(
-            &Record::Header {
-                format: FORMAT,
-                recovery: self.live.recovery.unwrap_or(0),
-            },
-            &mut buf,
-        );
-        for a in self.live.assocs.values() {
-            encode(&Record::Assoc(a.clone()), &mut buf);
-        }
-        for (seid, s) in &self.live.sessions {
-            encode(
-                &Record::Session {
-                    seid: *seid,
-                    state: Box::new(s.clone()),
-                },
-                &mut buf,
-            );
-        }
-        {
-            let mut f = File::create(&tmp).map_err(io_err)?;
-            f.write_all(&buf).map_err(io_err)?;
-            f.sync_all().map_err(io_err)?;
-        }
-        std::fs::rename(&tmp, &self.path).map_err(io_err)?;
-        self.file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(io_err)?;
-        self.size = buf.len() as u64;
-        Ok(())
+    /// fsyncs the file.
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        let r = self.file.sync_data();
+        r.map_err(|e| self.io_err(e))
     }
 
     /// Current file size.
@@ -280,10 +328,400 @@ impl Journal {
         self.size
     }
 
-    /// True if records wait to be written.
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+    /// Records in the file.
+    pub fn records(&self) -> u64 {
+        self.records
     }
+}
+
+/// What the node's loop hands to the writer thread.
+#[derive(Debug)]
+enum Msg {
+    /// A change of state.
+    Rec(Record),
+    /// A snapshot starts (compaction): the header goes to a new file.
+    SnapBegin,
+    /// Part of the snapshot.
+    SnapRec(Record),
+    /// An encoded record (see [`encode_session`]).
+    Bytes(Vec<u8>),
+    /// An encoded record of the snapshot.
+    SnapBytes(Vec<u8>),
+    /// The snapshot is complete: the new file replaces the journal.
+    SnapEnd,
+}
+
+#[derive(Default)]
+struct Inbox {
+    msgs: Vec<Msg>,
+    /// Generation of the last message in `msgs`.
+    gen: u64,
+    /// Live records (sessions, associations, PFD sets) as the loop counts them.
+    live: u64,
+    stop: bool,
+}
+
+struct Shared {
+    inbox: Mutex<Inbox>,
+    cv: Condvar,
+    /// Every message up to this generation is written to the file.
+    written: AtomicU64,
+    /// Every message up to this generation is fsynced.
+    synced: AtomicU64,
+    /// The file grew well past the live state: the loop should stream a
+    /// snapshot.
+    want_snapshot: AtomicBool,
+    /// A write or sync failed (logged by the thread).
+    failed: AtomicBool,
+}
+
+/// When the writer thread fsyncs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// After every write (the loop holds answers until then).
+    Always,
+    /// At this interval.
+    Interval(Duration),
+    /// Never (the OS decides).
+    Never,
+}
+
+/// The journal's writer thread: the loop appends records and commits them
+/// in batches; the thread writes (and fsyncs, by policy) without ever
+/// blocking the loop, and compacts the journal from a snapshot the loop
+/// streams to it a slice at a time.
+pub struct Writer {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    batch: Vec<Msg>,
+    gen: u64,
+    committed: u64,
+}
+
+impl Writer {
+    /// Starts the thread on `journal`; `wake` is called after each write.
+    pub fn start(
+        journal: Journal,
+        policy: SyncPolicy,
+        wake: impl Fn() + Send + 'static,
+    ) -> Result<Writer, JournalError> {
+        let shared = Arc::new(Shared {
+            inbox: Mutex::new(Inbox::default()),
+            cv: Condvar::new(),
+            written: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
+            want_snapshot: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+        });
+        let sh = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("pfcp-journal".into())
+            .spawn(move || writer_thread(journal, policy, sh, wake))
+            .map_err(|source| JournalError::Io {
+                path: PathBuf::from("pfcp-journal thread"),
+                source,
+            })?;
+        Ok(Writer {
+            shared,
+            thread: Some(thread),
+            batch: Vec::new(),
+            gen: 0,
+            committed: 0,
+        })
+    }
+
+    /// Queues a record.
+    pub fn append(&mut self, r: Record) {
+        self.batch.push(Msg::Rec(r));
+        self.gen += 1;
+    }
+
+    /// Queues an encoded record.
+    pub fn append_bytes(&mut self, b: Vec<u8>) {
+        self.batch.push(Msg::Bytes(b));
+        self.gen += 1;
+    }
+
+    /// One encoded record of the snapshot.
+    pub fn snapshot_bytes(&mut self, b: Vec<u8>) {
+        self.batch.push(Msg::SnapBytes(b));
+        self.gen += 1;
+    }
+
+    /// Hands the queued records to the thread; `live` is the number of live
+    /// records (for the compaction trigger). Returns the generation that
+    /// covers them.
+    pub fn commit(&mut self, live: u64) -> u64 {
+        if !self.batch.is_empty() {
+            if let Ok(mut i) = self.shared.inbox.lock() {
+                i.msgs.append(&mut self.batch);
+                i.gen = self.gen;
+                i.live = live;
+            }
+            self.shared.cv.notify_one();
+            self.committed = self.gen;
+        }
+        self.committed
+    }
+
+    /// Everything up to this generation is in the file.
+    pub fn written(&self) -> u64 {
+        self.shared.written.load(Ordering::Acquire)
+    }
+
+    /// Everything up to this generation is fsynced.
+    pub fn synced(&self) -> u64 {
+        self.shared.synced.load(Ordering::Acquire)
+    }
+
+    /// True when the thread asks for a snapshot (the file is several times
+    /// the live state).
+    pub fn wants_snapshot(&self) -> bool {
+        self.shared.want_snapshot.load(Ordering::Acquire)
+    }
+
+    /// True if a write or sync failed since the start.
+    pub fn failed(&self) -> bool {
+        self.shared.failed.load(Ordering::Acquire)
+    }
+
+    /// Starts a snapshot: records follow with [`Writer::snapshot_record`].
+    pub fn snapshot_begin(&mut self) {
+        self.shared.want_snapshot.store(false, Ordering::Release);
+        self.batch.push(Msg::SnapBegin);
+        self.gen += 1;
+    }
+
+    /// One record of the snapshot.
+    pub fn snapshot_record(&mut self, r: Record) {
+        self.batch.push(Msg::SnapRec(r));
+        self.gen += 1;
+    }
+
+    /// Ends the snapshot; the thread swaps the files.
+    pub fn snapshot_end(&mut self) {
+        self.batch.push(Msg::SnapEnd);
+        self.gen += 1;
+    }
+
+    /// Writes and fsyncs everything queued, then stops the thread.
+    pub fn stop(mut self, live: u64) {
+        self.commit(live);
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Ok(mut i) = self.shared.inbox.lock() {
+            i.stop = true;
+        }
+        self.shared.cv.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+struct Snapshot {
+    file: File,
+    tmp: PathBuf,
+    buf: Vec<u8>,
+    /// Records appended to the journal since the snapshot began: they go
+    /// after the snapshot (the last record of a key wins on replay).
+    since: Vec<u8>,
+    records: u64,
+}
+
+/// The `interval` fsync runs on its own thread, on a handle of the same
+/// file, so a slow fsync never holds up the writes the answers wait for.
+fn syncer_thread(file: Arc<Mutex<Option<File>>>, every: Duration, sh: Arc<Shared>) {
+    loop {
+        std::thread::sleep(every);
+        let stop = sh.inbox.lock().map(|i| i.stop).unwrap_or(true);
+        let gen = sh.written.load(Ordering::Acquire);
+        if gen > sh.synced.load(Ordering::Acquire) {
+            if let Ok(f) = file.lock() {
+                if let Some(f) = f.as_ref() {
+                    if let Err(e) = f.sync_data() {
+                        tracing::error!(error = %e, "journal fsync failed");
+                        sh.failed.store(true, Ordering::Release);
+                    }
+                }
+            }
+            sh.synced.store(gen, Ordering::Release);
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
+fn writer_thread(mut j: Journal, policy: SyncPolicy, sh: Arc<Shared>, wake: impl Fn()) {
+    let mut snap: Option<Snapshot> = None;
+    let mut dirty = false;
+    // The handle the syncer fsyncs (replaced after a compaction).
+    let sync_file = Arc::new(Mutex::new(j.file.try_clone().ok()));
+    let syncer = match policy {
+        SyncPolicy::Interval(d) => {
+            let (f, s2) = (sync_file.clone(), sh.clone());
+            std::thread::Builder::new()
+                .name("pfcp-fsync".into())
+                .spawn(move || syncer_thread(f, d, s2))
+                .ok()
+        }
+        _ => None,
+    };
+    loop {
+        let (msgs, gen, live, stop) = {
+            let Ok(mut i) = sh.inbox.lock() else { return };
+            while i.msgs.is_empty() && !i.stop {
+                match sh.cv.wait(i) {
+                    Ok(g) => i = g,
+                    Err(_) => return,
+                }
+            }
+            (std::mem::take(&mut i.msgs), i.gen, i.live, i.stop)
+        };
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, "journal {what} failed");
+            sh.failed.store(true, Ordering::Release);
+        };
+        for m in msgs {
+            match m {
+                Msg::Rec(r) => {
+                    if let Some(s) = snap.as_mut() {
+                        encode(&r, &mut s.since);
+                        s.records += 1;
+                    }
+                    j.append(&r);
+                }
+                Msg::Bytes(b) => {
+                    if let Some(s) = snap.as_mut() {
+                        s.since.extend_from_slice(&b);
+                        s.records += 1;
+                    }
+                    j.append_encoded(&b);
+                }
+                Msg::SnapBytes(b) => {
+                    if let Some(s) = snap.as_mut() {
+                        s.buf.extend_from_slice(&b);
+                        s.records += 1;
+                    }
+                }
+                Msg::SnapBegin => {
+                    let tmp = j.path.with_extension("journal.tmp");
+                    match File::create(&tmp) {
+                        Ok(file) => {
+                            let mut buf = Vec::new();
+                            encode(
+                                &Record::Header {
+                                    format: FORMAT,
+                                    recovery: j.recovery,
+                                },
+                                &mut buf,
+                            );
+                            snap = Some(Snapshot {
+                                file,
+                                tmp,
+                                buf,
+                                since: Vec::new(),
+                                records: 1,
+                            });
+                        }
+                        Err(e) => fail("snapshot", &e),
+                    }
+                }
+                Msg::SnapRec(r) => {
+                    if let Some(s) = snap.as_mut() {
+                        encode(&r, &mut s.buf);
+                        s.records += 1;
+                        if s.buf.len() >= 1 << 20 {
+                            if let Err(e) = s.file.write_all(&s.buf) {
+                                fail("snapshot write", &e);
+                                snap = None;
+                            } else {
+                                s.buf.clear();
+                            }
+                        }
+                    }
+                }
+                Msg::SnapEnd => {
+                    // Everything for the old file first.
+                    if let Err(e) = j.write() {
+                        fail("write", &e);
+                    }
+                    if let Some(mut s) = snap.take() {
+                        match finish_snapshot(&mut j, &mut s) {
+                            Ok(()) => {
+                                if let Ok(mut f) = sync_file.lock() {
+                                    *f = j.file.try_clone().ok();
+                                }
+                                tracing::info!(
+                                    bytes = j.size,
+                                    records = j.records,
+                                    "journal compacted"
+                                )
+                            }
+                            Err(e) => fail("compaction", &e),
+                        }
+                    }
+                }
+            }
+        }
+        if let Err(e) = j.write() {
+            fail("write", &e);
+        }
+        dirty |= gen > sh.synced.load(Ordering::Acquire);
+        sh.written.store(gen, Ordering::Release);
+        let sync_now = match policy {
+            SyncPolicy::Always => dirty,
+            // The syncer thread does it; at the stop, once more here.
+            SyncPolicy::Interval(_) | SyncPolicy::Never => stop && dirty,
+        };
+        if sync_now {
+            if let Err(e) = j.sync() {
+                fail("fsync", &e);
+            }
+            dirty = false;
+            sh.synced.store(gen, Ordering::Release);
+        }
+        wake();
+        if stop {
+            if let Some(t) = syncer {
+                let _ = t.join();
+            }
+            return;
+        }
+        if snap.is_none()
+            && j.size > 4 << 20
+            && j.records > 4 * live.max(1)
+            && !sh.want_snapshot.load(Ordering::Acquire)
+        {
+            sh.want_snapshot.store(true, Ordering::Release);
+            wake();
+        }
+    }
+}
+
+fn finish_snapshot(j: &mut Journal, s: &mut Snapshot) -> Result<(), io::Error> {
+    s.file.write_all(&s.buf)?;
+    s.file.write_all(&s.since)?;
+    s.file.sync_all()?;
+    std::fs::rename(&s.tmp, &j.path)?;
+    j.file = OpenOptions::new().append(true).open(&j.path)?;
+    j.size = s.file.metadata()?.len();
+    j.records = s.records;
+    if let Some(d) = j.path.parent() {
+        if let Ok(dir) = File::open(d) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -296,33 +734,84 @@ mod tests {
         d
     }
 
+    fn session(seid: u64) -> Record {
+        let mut s = SessionState::default();
+        s.rules.seid = seid;
+        Record::Session {
+            seid,
+            state: Box::new(s),
+        }
+    }
+
+    fn wait_written(w: &Writer, gen: u64) {
+        for _ in 0..2000 {
+            if w.written() >= gen {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("generation {gen} not written");
+    }
+
     #[test]
     fn replay_restores_state_and_recovery() {
         let d = dir("replay");
-        let (mut j, st) = Journal::open(&d, 1234).unwrap();
+        let (j, st) = Journal::open(&d, 1234).unwrap();
         assert_eq!(st.recovery, None);
-        j.append(Record::Assoc(AssocRecord {
+        let mut w = Writer::start(j, SyncPolicy::Always, || {}).unwrap();
+        w.append(Record::Assoc(AssocRecord {
             node: "smf".into(),
             addr: "198.18.4.1:8805".parse().unwrap(),
             recovery: 9,
         }));
-        let mut s = SessionState::default();
-        s.rules.seid = 7;
-        j.append(Record::Session {
-            seid: 7,
-            state: Box::new(s.clone()),
+        w.append(session(7));
+        w.append(session(8));
+        w.append(Record::SessionGone { seid: 8 });
+        w.append(Record::Pfds {
+            app: "video".into(),
+            pfds: vec![Pfd::default()],
         });
-        j.append(Record::Session {
-            seid: 8,
-            state: Box::new(s.clone()),
-        });
-        j.append(Record::SessionGone { seid: 8 });
-        j.flush(true).unwrap();
-        drop(j);
+        let g = w.commit(3);
+        wait_written(&w, g);
+        for _ in 0..2000 {
+            if w.synced() >= g {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(w.synced(), g, "always: fsynced after the write");
+        drop(w);
         let (_j, st) = Journal::open(&d, 999).unwrap();
         assert_eq!(st.recovery, Some(1234), "the recovery time stamp survives");
         assert_eq!(st.assocs.len(), 1);
         assert_eq!(st.sessions.keys().copied().collect::<Vec<_>>(), vec![7]);
+        assert_eq!(st.pfds.len(), 1);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn session_by_reference_encodes_like_the_record() {
+        let mut s = SessionState::default();
+        s.rules.seid = 42;
+        s.peer_node = "smf".into();
+        let mut a = Vec::new();
+        encode(
+            &Record::Session {
+                seid: 42,
+                state: Box::new(s.clone()),
+            },
+            &mut a,
+        );
+        let mut b = Vec::new();
+        encode_session(42, &s, &mut b);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn second_opener_is_refused() {
+        let d = dir("lock");
+        let (_j, _) = Journal::open(&d, 1).unwrap();
+        assert!(matches!(Journal::open(&d, 1), Err(JournalError::Locked(_))));
         let _ = std::fs::remove_dir_all(&d);
     }
 
@@ -330,8 +819,8 @@ mod tests {
     fn torn_tail_is_dropped() {
         let d = dir("torn");
         let (mut j, _) = Journal::open(&d, 1).unwrap();
-        j.append(Record::SessionGone { seid: 1 });
-        j.flush(true).unwrap();
+        j.append(&Record::SessionGone { seid: 1 });
+        j.write().unwrap();
         let size = j.size();
         drop(j);
         // A crash in the middle of the next record.
@@ -349,28 +838,44 @@ mod tests {
     }
 
     #[test]
-    fn compaction_keeps_live_state() {
+    fn snapshot_with_concurrent_changes_replays_exactly() {
         let d = dir("compact");
-        let (mut j, _) = Journal::open(&d, 5).unwrap();
-        for i in 0..200u64 {
-            let mut s = SessionState::default();
-            s.rules.seid = i;
-            j.append(Record::Session {
-                seid: i,
-                state: Box::new(s),
-            });
+        let (j, _) = Journal::open(&d, 5).unwrap();
+        let mut w = Writer::start(j, SyncPolicy::Never, || {}).unwrap();
+        // Churn: 3000 sessions, the even ones deleted, every one rewritten.
+        for i in 0..3000u64 {
+            w.append(session(i));
+            w.append(session(i));
             if i % 2 == 0 {
-                j.append(Record::SessionGone { seid: i });
+                w.append(Record::SessionGone { seid: i });
             }
         }
-        j.flush(false).unwrap();
-        let before = j.size();
-        j.compact().unwrap();
-        assert!(j.size() < before);
-        drop(j);
-        let (_, st) = Journal::open(&d, 0).unwrap();
-        assert_eq!(st.sessions.len(), 100);
+        w.commit(1500);
+        // The loop streams its live state, while changes keep coming.
+        w.snapshot_begin();
+        for i in (1..3000u64).step_by(2).take(500) {
+            w.snapshot_record(session(i));
+        }
+        w.append(Record::SessionGone { seid: 1 }); // already in the snapshot
+        w.append(session(4000)); // new, not in the snapshot's key list
+        w.commit(1501);
+        for i in (1..3000u64).step_by(2).skip(500) {
+            if i == 2999 {
+                continue; // deleted before the loop reached it
+            }
+            w.snapshot_record(session(i));
+        }
+        w.append(Record::SessionGone { seid: 2999 });
+        w.snapshot_end();
+        let g = w.commit(1499);
+        wait_written(&w, g);
+        w.stop(1499);
+        let (j, st) = Journal::open(&d, 0).unwrap();
+        let mut want: Vec<u64> = (3..2999u64).step_by(2).collect();
+        want.push(4000);
+        assert_eq!(st.sessions.keys().copied().collect::<Vec<_>>(), want);
         assert_eq!(st.recovery, Some(5));
+        assert!(j.records() < 2000, "compacted: {} records", j.records());
         let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -7,9 +7,15 @@
 //!   of Establishment/Modification requests (all or nothing);
 //! - [`convert`]: PFCP IEs to the dataplane's rule model and back;
 //! - [`alloc`]: UP SEIDs, F-TEIDs (CHOOSE/CHOOSE ID) and UE addresses;
-//! - [`journal`]: durable state, so a restart is invisible to the SMF;
-//! - [`server`]: the shell: UDP sockets with `mio`, the control channel to
-//!   the dataplane, the journal file, metrics and the admin socket.
+//! - [`journal`]: durable state, so a restart is invisible to the SMF (the
+//!   file, its replay, and the writer thread that never blocks the loop);
+//! - [`server`]: the shell: UDP sockets with `mio` (one connected socket
+//!   per associated SMF, bounded queues: the flood protection), the control
+//!   channel to the dataplane, the journal writer, the admin socket;
+//! - [`bench`]: the standard session of the benchmarks as a request template;
+//! - [`fxhash`]: a fast hasher for identifiers pfcp-ctl allocates itself.
+//!
+//! docs/PFCP.md lists what is supported and which test shows it.
 //!
 //! What it must not do: touch packets, block on the dataplane (commands and
 //! acknowledgements are asynchronous), or lose state on a crash.
@@ -17,7 +23,9 @@
 #![forbid(unsafe_code)]
 
 pub mod alloc;
+pub mod bench;
 pub mod convert;
+pub mod fxhash;
 pub mod journal;
 pub mod node;
 pub mod server;

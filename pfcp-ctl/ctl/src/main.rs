@@ -135,6 +135,24 @@ fn run(path: &std::path::Path) -> ExitCode {
                 s.stats.requests_timed_out,
             );
             e.counter(
+                "pfcp_peers_failed_total",
+                "Peers declared failed (missed heartbeats)",
+                &[],
+                s.stats.peers_failed,
+            );
+            e.counter(
+                "pfcp_rate_limited_total",
+                "Establishments refused by max_request_rate",
+                &[],
+                s.stats.rate_limited,
+            );
+            e.gauge(
+                "pfcp_slowest_loop_seconds",
+                "Longest event loop iteration since the start",
+                &[],
+                s.slowest_loop_us as f64 / 1e6,
+            );
+            e.counter(
                 "pfcp_overload_drops_total",
                 "Session requests dropped by overload protection",
                 &[],

@@ -12,10 +12,11 @@ use pfcp_codec::msg::{self as m, mt, Message, Pdu};
 use tracing::{debug, info, warn};
 use upf_ctrl::msg::{Command, CommandError, Event};
 use upf_rules::report::UsageReport;
-use upf_rules::{Pfd, RuleError, RuleErrorReason};
+use upf_rules::{ApplyAction, Pfd, RuleError, RuleErrorReason};
 
 use crate::alloc::Allocator;
 use crate::convert;
+use crate::fxhash::FxHashMap;
 use crate::journal::{AssocRecord, Record, Restored};
 use crate::session::{Endpoints, SessionState, Txn};
 
@@ -64,6 +65,9 @@ pub struct NodeConfig {
     pub fseid_v4: Option<std::net::Ipv4Addr>,
     /// Our N4 IPv6 address (UP F-SEID).
     pub fseid_v6: Option<std::net::Ipv6Addr>,
+    /// Session requests per second before new establishments are refused
+    /// with "PFCP entity in congestion" (0: no limit).
+    pub max_request_rate: u32,
 }
 
 /// Output of the node.
@@ -81,6 +85,11 @@ pub enum Out {
     /// A record for the journal (write it before sending the datagrams
     /// produced in the same step).
     Journal(Record),
+    /// Session `seid` changed: journal its state as it is when the outputs
+    /// are handled (a [`Record::Session`], encoded from the node's copy
+    /// without cloning it; nothing if the session is gone by then, in which
+    /// case a [`Record::SessionGone`] follows).
+    JournalSession(u64),
 }
 
 /// Counters.
@@ -106,6 +115,8 @@ pub struct NodeStats {
     pub requests_timed_out: u64,
     /// Peers declared failed.
     pub peers_failed: u64,
+    /// Establishments refused by `max_request_rate`.
+    pub rate_limited: u64,
 }
 
 struct Assoc {
@@ -143,14 +154,25 @@ enum OpKind {
     Delete,
 }
 
+/// One command of an operation.
+enum Step {
+    /// SessionPut of the operation's new state (built when sent, so the
+    /// rules are cloned once, for the command itself).
+    Put,
+    /// Any other command.
+    Cmd(Command),
+}
+
 struct Op {
     seid: u64,
     peer: SocketAddr,
     seq: u32,
     cp_seid: u64,
     kind: OpKind,
+    /// The command in flight (re-sent if the dataplane is re-attached).
+    cur: Option<Step>,
     /// Further commands to send after this one's Ack.
-    next: VecDeque<Command>,
+    next: VecDeque<Step>,
     reports: Vec<UsageReport>,
     /// The response message type.
     rsp: u8,
@@ -167,17 +189,57 @@ pub struct Node {
     recovery: u32,
     alloc: Allocator,
     assocs: HashMap<String, Assoc>,
-    sessions: HashMap<u64, SessionState>,
-    cp_index: HashMap<(String, u64), u64>,
-    busy: HashMap<u64, VecDeque<(SocketAddr, Pdu)>>,
+    /// Sessions, boxed: a hash table keeps its values inline and is up to
+    /// half empty, so inline states would double the memory at 1M sessions.
+    sessions: FxHashMap<u64, Box<SessionState>>,
+    /// Peer Node ID -> CP SEID -> UP SEID.
+    cp_index: HashMap<String, FxHashMap<u64, u64>>,
+    busy: FxHashMap<u64, VecDeque<(SocketAddr, Pdu)>>,
     dedup: HashMap<ReqKey, Cached>,
-    ops: HashMap<u64, Op>,
+    /// Answers in the cache by the time they were stored (expiry order).
+    dedup_order: VecDeque<(u64, ReqKey)>,
+    ops: FxHashMap<u64, Op>,
     next_req: u64,
     out_reqs: HashMap<u32, Outgoing>,
     next_seq: u32,
+    /// PFDs per application (re-pushed after a dataplane restart).
+    pfds: BTreeMap<String, Vec<Pfd>>,
+    /// Downlink Data Reports held back by a BAR's notification delay.
+    ddn: Vec<Delayed>,
+    /// Token bucket of `max_request_rate`: tokens, last refill (ms).
+    bucket: (f64, u64),
+    /// Operations waiting for the dataplane per peer address.
+    in_flight: HashMap<IpAddr, usize>,
+    /// Refused association attempts not logged yet, and when we last logged.
+    refused_log: (u64, u64),
+    /// The resync under way, if any.
+    resyncing: Option<Resync>,
     /// Counters.
     pub stats: NodeStats,
 }
+
+/// A resync under way.
+struct Resync {
+    /// Sessions at the start, in order, and how far the push got.
+    keys: Vec<u64>,
+    pos: usize,
+    /// Operations waiting for the dataplane at the start (their commands
+    /// are sent again at the end) and their sessions.
+    ops: Vec<u64>,
+    op_seids: std::collections::HashSet<u64>,
+}
+
+/// A Downlink Data Report waiting for its BAR's notification delay.
+struct Delayed {
+    due: u64,
+    seid: u64,
+    msg: Message,
+}
+
+/// PFCPSMReq-Flags (TS 29.244 8.2.31): drop buffered packets.
+const SM_DROBU: u8 = 0x01;
+/// PFCPSMReq-Flags: query all URRs.
+const SM_QAURR: u8 = 0x04;
 
 fn cause_ie(c: Cause) -> i::CauseIe {
     i::CauseIe(c as u8)
@@ -192,8 +254,13 @@ fn rule_cause(e: &RuleError) -> (Cause, Option<u16>) {
         RuleErrorReason::MissingSourceInterface => {
             (Cause::MandatoryIeMissing, Some(t::SOURCE_INTERFACE))
         }
-        RuleErrorReason::NoResources(s) if s.contains("pool") => {
+        RuleErrorReason::NoResources(s) if s.contains("is exhausted") => {
             (Cause::AllDynamicAddressesAreOccupied, None)
+        }
+        // CHOOSE for a network instance without a pool: the PDR cannot be
+        // created (Failed Rule ID names it).
+        RuleErrorReason::NoResources(s) if s.starts_with("no UE address pool") => {
+            (Cause::RuleCreationModificationFailure, None)
         }
         RuleErrorReason::NoResources(_) => (Cause::NoResourcesAvailable, None),
         _ => (Cause::RuleCreationModificationFailure, None),
@@ -205,8 +272,8 @@ impl Node {
     /// `recovery` is used when the journal had none.
     pub fn new(cfg: NodeConfig, restored: Restored, recovery: u32, now: u64) -> Node {
         let mut alloc = Allocator::new(cfg.endpoints.workers, &cfg.pools);
-        let mut sessions = HashMap::new();
-        let mut cp_index = HashMap::new();
+        let mut sessions = FxHashMap::default();
+        let mut cp_index: HashMap<String, FxHashMap<u64, u64>> = HashMap::new();
         for (seid, s) in restored.sessions {
             alloc.seen_seid(seid);
             for t in &s.teids {
@@ -215,10 +282,14 @@ impl Node {
             for u in &s.ues {
                 alloc.mark_ue(*u);
             }
-            cp_index.insert((s.peer_node.clone(), s.cp.seid), seid);
+            cp_index
+                .entry(s.peer_node.clone())
+                .or_default()
+                .insert(s.cp.seid, seid);
             sessions.insert(seid, s);
         }
         let hb = cfg.heartbeat_interval_ms;
+        let rate = f64::from(cfg.max_request_rate);
         let assocs = restored
             .assocs
             .into_values()
@@ -241,14 +312,28 @@ impl Node {
             assocs,
             sessions,
             cp_index,
-            busy: HashMap::new(),
+            busy: FxHashMap::default(),
             dedup: HashMap::new(),
-            ops: HashMap::new(),
+            dedup_order: VecDeque::new(),
+            ops: FxHashMap::default(),
             next_req: 1,
             out_reqs: HashMap::new(),
             next_seq: 1,
+            pfds: restored.pfds,
+            ddn: Vec::new(),
+            bucket: (rate, now),
+            in_flight: HashMap::new(),
+            refused_log: (0, 0),
+            resyncing: None,
             stats: NodeStats::default(),
         }
+    }
+
+    /// Starts request IDs towards the dataplane at `base`, so that IDs of a
+    /// restarted pfcp-ctl never match Acks the previous run left in the
+    /// control channel (the shell passes the wall clock in microseconds).
+    pub fn set_request_base(&mut self, base: u64) {
+        self.next_req = base;
     }
 
     /// Our Recovery Time Stamp.
@@ -271,7 +356,7 @@ impl Node {
 
     /// A session by UP SEID.
     pub fn session(&self, seid: u64) -> Option<&SessionState> {
-        self.sessions.get(&seid)
+        self.sessions.get(&seid).map(|b| &**b)
     }
 
     /// UP SEIDs.
@@ -293,6 +378,50 @@ impl Node {
     /// Operations waiting for the dataplane.
     pub fn pending_ops(&self) -> usize {
         self.ops.len()
+    }
+
+    /// Records a journal snapshot starts with: every association and PFD set
+    /// (sessions follow one by one, see [`Node::session_record`]).
+    pub fn snapshot_records(&self) -> Vec<Record> {
+        let mut v: Vec<Record> = self
+            .assocs
+            .iter()
+            .map(|(n, a)| {
+                Record::Assoc(AssocRecord {
+                    node: n.clone(),
+                    addr: a.addr,
+                    recovery: a.recovery,
+                })
+            })
+            .collect();
+        v.extend(self.pfds.iter().map(|(a, p)| Record::Pfds {
+            app: a.clone(),
+            pfds: p.clone(),
+        }));
+        v
+    }
+
+    /// The journal record of session `seid` as it is now.
+    pub fn session_record(&self, seid: u64) -> Option<Record> {
+        self.sessions.get(&seid).map(|s| Record::Session {
+            seid,
+            state: s.clone(),
+        })
+    }
+
+    /// Live records of the journal (sessions, associations, PFD sets).
+    pub fn live_records(&self) -> u64 {
+        (self.sessions.len() + self.assocs.len() + self.pfds.len()) as u64
+    }
+
+    /// Operations waiting for the dataplane on behalf of `ip`.
+    pub fn in_flight_from(&self, ip: IpAddr) -> usize {
+        self.in_flight.get(&ip).copied().unwrap_or(0)
+    }
+
+    /// True when `ip` is the address of an associated peer.
+    pub fn is_associated(&self, ip: IpAddr) -> bool {
+        self.assocs.values().any(|a| a.addr.ip() == ip)
     }
 
     fn seq(&mut self) -> u32 {
@@ -321,30 +450,112 @@ impl Node {
 
     /// Sends a response and caches it for retransmitted requests.
     fn respond(&mut self, out: &mut Vec<Out>, now: u64, to: SocketAddr, req_type: u8, pdu: Pdu) {
-        if let Some(c) = response_cause(&pdu.msg) {
+        let cause = response_cause(&pdu.msg);
+        if let Some(c) = cause {
             *self.stats.causes.entry(c).or_default() += 1;
         }
         let seq = pdu.seq;
         let data = self.send(out, to, &pdu);
-        self.dedup.insert((to, seq, req_type), (Some(data), now));
+        // Only associated peers' answers are kept: a stranger's requests are
+        // cheap to answer again and must not fill the cache.
+        if self.peer_of(to).is_some() || cause == Some(Cause::RequestAccepted as u8) {
+            self.dedup.insert((to, seq, req_type), (Some(data), now));
+            self.dedup_order.push_back((now, (to, seq, req_type)));
+        }
     }
 
-    /// The whole state for the dataplane (after a start or a dataplane
-    /// restart): SyncBegin, every session, SyncEnd.
+    /// The whole state for the dataplane at once (see [`Node::resync_start`]).
     pub fn resync(&mut self, out: &mut Vec<Out>) {
+        self.resync_start(out);
+        while !self.resync_step(usize::MAX, out) {}
+    }
+
+    /// Starts pushing the whole state to the dataplane (after a start or a
+    /// dataplane restart; the caller drops the commands it had not sent
+    /// yet): SyncBegin now, the sessions by [`Node::resync_step`] a slice at
+    /// a time (so a million sessions never sit in memory as commands),
+    /// then every application's PFDs, the commands of the operations that
+    /// were waiting for the dataplane at the start (sent again under new
+    /// request IDs, after the sessions' committed state), and SyncEnd.
+    /// Sessions whose operation started after this call are skipped: that
+    /// operation's own command carries their newest rules.
+    pub fn resync_start(&mut self, out: &mut Vec<Out>) {
         let r = self.req();
         out.push(Out::Dp(Command::SyncBegin { req: r }));
-        let mut seids: Vec<u64> = self.sessions.keys().copied().collect();
-        seids.sort_unstable();
-        for s in seids {
+        let mut keys: Vec<u64> = self.sessions.keys().copied().collect();
+        keys.sort_unstable();
+        let mut ops: Vec<u64> = self.ops.keys().copied().collect();
+        ops.sort_unstable();
+        let op_seids = ops
+            .iter()
+            .filter_map(|r| self.ops.get(r).map(|o| o.seid))
+            .collect();
+        self.resyncing = Some(Resync {
+            keys,
+            pos: 0,
+            ops,
+            op_seids,
+        });
+    }
+
+    /// True while a resync is under way.
+    pub fn resyncing(&self) -> bool {
+        self.resyncing.is_some()
+    }
+
+    /// Pushes up to `max` sessions of the resync; true when it is complete.
+    pub fn resync_step(&mut self, max: usize, out: &mut Vec<Out>) -> bool {
+        let Some(mut rs) = self.resyncing.take() else {
+            return true;
+        };
+        let end = rs.pos.saturating_add(max).min(rs.keys.len());
+        for i in rs.pos..end {
+            let s = rs.keys[i];
+            if self.busy.contains_key(&s) && !rs.op_seids.contains(&s) {
+                continue;
+            }
             let Some(rules) = self.sessions.get(&s).map(|st| st.rules.clone()) else {
                 continue;
             };
             let r = self.req();
             out.push(Out::Dp(Command::SessionPut { req: r, rules }));
         }
+        rs.pos = end;
+        if rs.pos < rs.keys.len() {
+            self.resyncing = Some(rs);
+            return false;
+        }
+        let apps: Vec<(String, Vec<Pfd>)> = self
+            .pfds
+            .iter()
+            .map(|(a, p)| (a.clone(), p.clone()))
+            .collect();
+        for (application_id, pfds) in apps {
+            let req = self.req();
+            out.push(Out::Dp(Command::PfdPut {
+                req,
+                application_id,
+                pfds,
+            }));
+        }
+        for old in rs.ops {
+            let Some(mut op) = self.ops.remove(&old) else {
+                continue;
+            };
+            let Some(step) = op.cur.take() else {
+                continue;
+            };
+            let req = self.req();
+            let Some(cmd) = materialize(&op, &step, req) else {
+                continue;
+            };
+            op.cur = Some(step);
+            out.push(Out::Dp(cmd));
+            self.ops.insert(req, op);
+        }
         let r = self.req();
         out.push(Out::Dp(Command::SyncEnd { req: r }));
+        true
     }
 
     // ------------------------------------------------------------------
@@ -401,8 +612,11 @@ impl Node {
     ) {
         let (cause, offending) = error.cause();
         debug!(%from, msg_type, %error, "rejecting malformed request");
+        // The CP SEID only of the sender's own session.
+        let peer = self.peer_of(from);
         let cp_seid = seid
             .and_then(|s| self.sessions.get(&s))
+            .filter(|s| peer.as_deref() == Some(s.peer_node.as_str()))
             .map_or(0, |s| s.cp.seid);
         let msg = self.error_response(msg_type, cause, offending);
         if let Some(msg) = msg {
@@ -506,12 +720,23 @@ impl Node {
             .map(|(n, _)| n.clone())
     }
 
+    /// Whether `from` announcing `node` may associate: an entry matches
+    /// when every field it gives matches (address and/or Node ID).
     fn allowed(&self, from: SocketAddr, node: &str) -> bool {
         self.cfg.allowed.is_empty()
             || self.cfg.allowed.iter().any(|a| {
-                a.addr.is_some_and(|x| x == from.ip())
-                    || a.node_id.as_deref().is_some_and(|n| n == node)
+                (a.addr.is_some() || a.node_id.is_some())
+                    && a.addr.is_none_or(|x| x == from.ip())
+                    && a.node_id.as_deref().is_none_or(|n| n == node)
             })
+    }
+
+    /// The association that `node` names, if `from` is its address: node
+    /// procedures that change an association must come from it.
+    fn own_assoc(&self, from: SocketAddr, node: &str) -> bool {
+        self.assocs
+            .get(node)
+            .is_some_and(|a| a.addr.ip() == from.ip())
     }
 
     fn request(&mut self, now: u64, from: SocketAddr, pdu: Pdu, out: &mut Vec<Out>) {
@@ -545,7 +770,7 @@ impl Node {
             }
             Message::AssociationUpdateRequest(r) => {
                 let node = r.node_id.to_string();
-                let cause = if self.assocs.contains_key(&node) {
+                let cause = if self.own_assoc(from, &node) {
                     Cause::RequestAccepted
                 } else {
                     Cause::NoEstablishedPfcpAssociation
@@ -560,7 +785,8 @@ impl Node {
             }
             Message::AssociationReleaseRequest(r) => {
                 let node = r.node_id.to_string();
-                let cause = if self.assocs.remove(&node).is_some() {
+                let cause = if self.own_assoc(from, &node) {
+                    self.assocs.remove(&node);
                     info!(%node, "association released by the SMF");
                     out.push(Out::Journal(Record::AssocGone { node: node.clone() }));
                     self.purge_peer(&node, out);
@@ -574,68 +800,9 @@ impl Node {
                 });
                 self.respond(out, now, from, t, Pdu::node(pdu.seq, rsp));
             }
-            Message::PfdManagementRequest(r) => {
-                if self.peer_of(from).is_none() {
-                    let msg = self.error_response(t, Cause::NoEstablishedPfcpAssociation, None);
-                    if let Some(msg) = msg {
-                        self.respond(out, now, from, t, Pdu::node(pdu.seq, msg));
-                    }
-                    return;
-                }
-                for a in &r.application_ids_pfds {
-                    let pfds: Vec<Pfd> = a
-                        .pfd_context
-                        .iter()
-                        .map(|c| {
-                            let mut p = Pfd::default();
-                            for x in &c.pfd_contents {
-                                if let Some(fd) =
-                                    x.flow_description.as_deref().and_then(|f| f.parse().ok())
-                                {
-                                    p.flows.push(fd);
-                                }
-                                if let Some(d) = &x.domain_name {
-                                    p.domain_names.push(d.clone());
-                                }
-                                if let Some(u) = &x.url {
-                                    p.urls.push(u.clone());
-                                }
-                            }
-                            p
-                        })
-                        .collect();
-                    let req = self.req();
-                    out.push(Out::Dp(Command::PfdPut {
-                        req,
-                        application_id: a.application_id.text(),
-                        pfds,
-                    }));
-                }
-                let rsp = Message::PfdManagementResponse(m::PfdManagementResponse {
-                    cause: cause_ie(Cause::RequestAccepted),
-                    offending_ie: None,
-                    node_id: Some(self.cfg.node_id.clone()),
-                });
-                self.respond(out, now, from, t, Pdu::node(pdu.seq, rsp));
-            }
+            Message::PfdManagementRequest(r) => self.pfd_management(now, from, pdu.seq, r, out),
             Message::SessionSetDeletionRequest(r) => {
-                let node = r.node_id.to_string();
-                let seids: Vec<u64> = self
-                    .sessions
-                    .iter()
-                    .filter(|(_, s)| s.peer_node == node)
-                    .map(|(k, _)| *k)
-                    .collect();
-                info!(%node, count = seids.len(), "session set deletion");
-                for s in seids {
-                    self.drop_session(s, out);
-                }
-                let rsp = Message::SessionSetDeletionResponse(m::SessionSetDeletionResponse {
-                    node_id: self.cfg.node_id.clone(),
-                    cause: cause_ie(Cause::RequestAccepted),
-                    offending_ie: None,
-                });
-                self.respond(out, now, from, t, Pdu::node(pdu.seq, rsp));
+                self.session_set_deletion(now, from, pdu.seq, r, out)
             }
             Message::NodeReportRequest(_) => {
                 let msg = self.error_response(t, Cause::ServiceNotSupported, None);
@@ -655,6 +822,137 @@ impl Node {
         }
     }
 
+    /// PFD Management: the PFDs of each listed application replace its
+    /// previous ones (none: the application's PFDs are removed; no
+    /// application at all: every PFD is removed).
+    fn pfd_management(
+        &mut self,
+        now: u64,
+        from: SocketAddr,
+        seq: u32,
+        r: m::PfdManagementRequest,
+        out: &mut Vec<Out>,
+    ) {
+        let t = mt::PFD_MANAGEMENT_REQUEST;
+        if self.peer_of(from).is_none() {
+            if let Some(msg) = self.error_response(t, Cause::NoEstablishedPfcpAssociation, None) {
+                self.send(out, from, &Pdu::node(seq, msg));
+            }
+            return;
+        }
+        let mut apps: Vec<(String, Vec<Pfd>)> = Vec::new();
+        for a in &r.application_ids_pfds {
+            let mut pfds = Vec::new();
+            for c in &a.pfd_context {
+                let mut p = Pfd::default();
+                for x in &c.pfd_contents {
+                    if let Some(f) = x.flow_description.as_deref() {
+                        match f.parse() {
+                            Ok(fd) => p.flows.push(fd),
+                            Err(_) => {
+                                debug!(%from, flow = f, "PFD with an unusable flow description");
+                                if let Some(msg) = self.error_response(
+                                    t,
+                                    Cause::MandatoryIeIncorrect,
+                                    Some(t::PFD_CONTENTS),
+                                ) {
+                                    self.respond(out, now, from, t, Pdu::node(seq, msg));
+                                }
+                                return;
+                            }
+                        }
+                    }
+                    if let Some(d) = &x.domain_name {
+                        p.domain_names.push(d.clone());
+                    }
+                    if let Some(u) = &x.url {
+                        p.urls.push(u.clone());
+                    }
+                }
+                pfds.push(p);
+            }
+            apps.push((a.application_id.text(), pfds));
+        }
+        if apps.is_empty() {
+            apps = self.pfds.keys().map(|a| (a.clone(), Vec::new())).collect();
+        }
+        for (app, pfds) in apps {
+            if pfds.is_empty() {
+                self.pfds.remove(&app);
+            } else {
+                self.pfds.insert(app.clone(), pfds.clone());
+            }
+            out.push(Out::Journal(Record::Pfds {
+                app: app.clone(),
+                pfds: pfds.clone(),
+            }));
+            let req = self.req();
+            out.push(Out::Dp(Command::PfdPut {
+                req,
+                application_id: app,
+                pfds,
+            }));
+        }
+        let rsp = Message::PfdManagementResponse(m::PfdManagementResponse {
+            cause: cause_ie(Cause::RequestAccepted),
+            offending_ie: None,
+            node_id: Some(self.cfg.node_id.clone()),
+        });
+        self.respond(out, now, from, t, Pdu::node(seq, rsp));
+    }
+
+    /// Session Set Deletion: the sender's sessions whose FQ-CSIDs match one
+    /// in the request (all of the sender's sessions when the request names
+    /// none). Only the association's own address may ask, and only for
+    /// its own Node ID.
+    fn session_set_deletion(
+        &mut self,
+        now: u64,
+        from: SocketAddr,
+        seq: u32,
+        r: m::SessionSetDeletionRequest,
+        out: &mut Vec<Out>,
+    ) {
+        let t = mt::SESSION_SET_DELETION_REQUEST;
+        let node = r.node_id.to_string();
+        let cause = if self.peer_of(from).is_none() {
+            Cause::NoEstablishedPfcpAssociation
+        } else if !self.own_assoc(from, &node) {
+            warn!(%from, %node, "session set deletion for another peer's Node ID refused");
+            Cause::RequestRejected
+        } else {
+            let wanted: Vec<FqCsid> = r
+                .fq_csid
+                .iter()
+                .filter_map(|b| FqCsid::parse(&b.0))
+                .collect();
+            let seids: Vec<u64> = self
+                .sessions
+                .iter()
+                .filter(|(_, s)| s.peer_node == node)
+                .filter(|(_, s)| {
+                    wanted.is_empty()
+                        || s.csids
+                            .iter()
+                            .filter_map(|b| FqCsid::parse(b))
+                            .any(|c| wanted.iter().any(|w| w.overlaps(&c)))
+                })
+                .map(|(k, _)| *k)
+                .collect();
+            info!(%node, count = seids.len(), "session set deletion");
+            for s in seids {
+                self.drop_session(s, out);
+            }
+            Cause::RequestAccepted
+        };
+        let rsp = Message::SessionSetDeletionResponse(m::SessionSetDeletionResponse {
+            node_id: self.cfg.node_id.clone(),
+            cause: cause_ie(cause),
+            offending_ie: None,
+        });
+        self.respond(out, now, from, t, Pdu::node(seq, rsp));
+    }
+
     fn association_setup(
         &mut self,
         now: u64,
@@ -667,11 +965,50 @@ impl Node {
         let t = mt::ASSOCIATION_SETUP_REQUEST;
         if !self.allowed(from, &node) {
             self.stats.refused_peers += 1;
-            warn!(%from, %node, "association refused: peer not in pfcp.peers");
+            // At most one line per second, however many attempts.
+            let (n, last) = self.refused_log;
+            if last == 0 || now.saturating_sub(last) >= 1000 {
+                warn!(%from, %node, suppressed = n, "association refused: peer not in pfcp.peers");
+                self.refused_log = (0, now.max(1));
+            } else {
+                self.refused_log = (n + 1, last);
+            }
             if let Some(msg) = self.error_response(t, Cause::RequestRejected, None) {
                 self.respond(out, now, from, t, Pdu::node(seq, msg));
             }
             return;
+        }
+        // Another address already holds this Node ID: only a configuration
+        // entry naming the Node ID lets the SMF move; otherwise one peer could
+        // take over (and purge) another's association.
+        let moved = self
+            .assocs
+            .get(&node)
+            .is_some_and(|a| a.addr.ip() != from.ip());
+        let named = self.cfg.allowed.iter().any(|a| {
+            a.node_id.as_deref() == Some(node.as_str()) && a.addr.is_none_or(|x| x == from.ip())
+        });
+        if moved && !named {
+            self.stats.refused_peers += 1;
+            warn!(%from, %node, "association refused: the Node ID is associated from another address");
+            if let Some(msg) = self.error_response(t, Cause::RequestRejected, None) {
+                self.respond(out, now, from, t, Pdu::node(seq, msg));
+            }
+            return;
+        }
+        // This address associated before under another Node ID: that
+        // association ends (one association per peer address).
+        let old: Vec<String> = self
+            .assocs
+            .iter()
+            .filter(|(n, a)| **n != node && a.addr.ip() == from.ip())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for o in old {
+            info!(node = %o, new = %node, "the peer associates under a new Node ID: old association removed");
+            self.assocs.remove(&o);
+            out.push(Out::Journal(Record::AssocGone { node: o.clone() }));
+            self.purge_peer(&o, out);
         }
         let rt = r.recovery_time_stamp.0;
         match self.assocs.get(&node) {
@@ -764,6 +1101,9 @@ impl Node {
                 return;
             }
         }
+        if t != mt::SESSION_ESTABLISHMENT_REQUEST {
+            self.take_token(now, false);
+        }
         // Mark in flight so a retransmission is not executed again.
         self.dedup.insert((from, pdu.seq, t), (None, now));
         match pdu.msg {
@@ -819,13 +1159,24 @@ impl Node {
                 None,
             );
         }
-        // The same CP session again (an SMF that lost our answer and re-sent
-        // with a new sequence number): refuse rather than duplicate.
-        if self.cp_index.contains_key(&(peer.to_string(), cp_seid)) {
+        if let Some(up) = self.cp_get(peer, cp_seid) {
+            // The request that created this session, retransmitted after our
+            // restart emptied the response cache: the same answer again.
+            if let Some(st) = self.sessions.get(&up).filter(|s| s.est_seq == Some(seq)) {
+                self.stats.duplicates += 1;
+                let msg = self.establishment_accepted(up, st);
+                return self.respond(out, now, from, t, Pdu::session(seq, cp_seid, msg));
+            }
+            // The same CP session again with a new sequence number: refuse
+            // rather than duplicate.
             return reject(self, out, Cause::RequestRejected, None, None);
         }
         if self.sessions.len() >= self.cfg.max_sessions {
             return reject(self, out, Cause::NoResourcesAvailable, None, None);
+        }
+        if !self.take_token(now, true) {
+            self.stats.rate_limited += 1;
+            return reject(self, out, Cause::PfcpEntityInCongestion, None, None);
         }
         let up_seid = self.alloc.seid();
         let mut txn = Txn::default();
@@ -833,28 +1184,24 @@ impl Node {
             Ok(mut st) => {
                 st.peer_node = peer.to_string();
                 st.peer_addr = Some(from);
-                let req = self.req();
-                out.push(Out::Dp(Command::SessionPut {
-                    req,
-                    rules: st.rules.clone(),
-                }));
+                st.est_seq = Some(seq);
+                self.cp_insert(peer, cp_seid, up_seid);
                 self.busy.insert(up_seid, VecDeque::new());
-                self.ops.insert(
-                    req,
-                    Op {
-                        seid: up_seid,
-                        peer: from,
-                        seq,
-                        cp_seid,
-                        kind: OpKind::Establish {
-                            state: Box::new(st),
-                            txn,
-                        },
-                        next: VecDeque::new(),
-                        reports: Vec::new(),
-                        rsp: mt::SESSION_ESTABLISHMENT_RESPONSE,
+                let op = Op {
+                    seid: up_seid,
+                    peer: from,
+                    seq,
+                    cp_seid,
+                    kind: OpKind::Establish {
+                        state: Box::new(st),
+                        txn,
                     },
-                );
+                    cur: None,
+                    next: VecDeque::from([Step::Put]),
+                    reports: Vec::new(),
+                    rsp: mt::SESSION_ESTABLISHMENT_RESPONSE,
+                };
+                self.begin_op(op, out);
             }
             Err(e) => {
                 txn.rollback(&mut self.alloc);
@@ -906,24 +1253,49 @@ impl Node {
         }
         let created: Vec<u16> = r.create_pdr.iter().map(|p| p.pdr_id.0).collect();
         let release_teids = new.unused_teids();
-        let changed = new.rules != cur.rules;
-        let mut cmds: VecDeque<Command> = VecDeque::new();
-        if changed {
-            cmds.push_back(Command::SessionPut {
-                req: 0,
-                rules: new.rules.clone(),
-            });
+        let mut changed = new.rules != cur.rules;
+        let mut cmds: VecDeque<Step> = VecDeque::new();
+        let flags = r.pfcpsm_req_flags.map_or(0, |f| f.0);
+        if flags & SM_DROBU != 0 {
+            // Drop what is buffered: the buffering FARs drop for one step
+            // (buffered packets are replayed through them and dropped), then
+            // the new rules are installed.
+            let mut drop = cur.rules.clone();
+            let mut any = false;
+            for f in drop.fars.iter_mut() {
+                if f.apply_action.has(ApplyAction::BUFF) {
+                    f.apply_action = ApplyAction(ApplyAction::DROP);
+                    any = true;
+                }
+            }
+            if any {
+                cmds.push_back(Step::Cmd(Command::SessionPut {
+                    req: 0,
+                    rules: drop,
+                }));
+                changed = true;
+            }
         }
-        if !r.query_urr.is_empty() {
-            cmds.push_back(Command::SessionQuery {
+        if changed {
+            cmds.push_back(Step::Put);
+        }
+        if flags & SM_QAURR != 0 {
+            cmds.push_back(Step::Cmd(Command::SessionQuery {
+                req: 0,
+                seid,
+                urr_ids: Vec::new(),
+                query_reference: r.query_urr_reference.map(|q| q.0),
+            }));
+        } else if !r.query_urr.is_empty() {
+            cmds.push_back(Step::Cmd(Command::SessionQuery {
                 req: 0,
                 seid,
                 urr_ids: r.query_urr.iter().map(|q| q.urr_id.0).collect(),
                 query_reference: r.query_urr_reference.map(|q| q.0),
-            });
+            }));
         }
         if cmds.is_empty() {
-            cmds.push_back(Command::Ping { req: 0 });
+            cmds.push_back(Step::Cmd(Command::Ping { req: 0 }));
         }
         self.busy.entry(seid).or_default();
         let op = Op {
@@ -931,6 +1303,7 @@ impl Node {
             peer: from,
             seq,
             cp_seid: new.cp.seid,
+            cur: None,
             kind: OpKind::Modify {
                 state: Box::new(new),
                 txn,
@@ -941,7 +1314,7 @@ impl Node {
             reports: Vec::new(),
             rsp: mt::SESSION_MODIFICATION_RESPONSE,
         };
-        self.start_op(op, out);
+        self.begin_op(op, out);
     }
 
     fn delete(&mut self, from: SocketAddr, seid: u64, seq: u32, out: &mut Vec<Out>) {
@@ -954,21 +1327,31 @@ impl Node {
             peer: from,
             seq,
             cp_seid: cur.cp.seid,
+            cur: None,
             kind: OpKind::Delete,
-            next: VecDeque::from([Command::SessionDelete { req: 0, seid }]),
+            next: VecDeque::from([Step::Cmd(Command::SessionDelete { req: 0, seid })]),
             reports: Vec::new(),
             rsp: mt::SESSION_DELETION_RESPONSE,
         };
+        self.begin_op(op, out);
+    }
+
+    /// Starts a new operation (counted against its peer until finished).
+    fn begin_op(&mut self, op: Op, out: &mut Vec<Out>) {
+        *self.in_flight.entry(op.peer.ip()).or_default() += 1;
         self.start_op(op, out);
     }
 
     /// Sends the next command of `op` and parks it under its request ID.
     fn start_op(&mut self, mut op: Op, out: &mut Vec<Out>) {
-        let Some(mut cmd) = op.next.pop_front() else {
+        let Some(step) = op.next.pop_front() else {
             return;
         };
         let req = self.req();
-        set_req(&mut cmd, req);
+        let Some(cmd) = materialize(&op, &step, req) else {
+            return;
+        };
+        op.cur = Some(step);
         out.push(Out::Dp(cmd));
         self.ops.insert(req, op);
     }
@@ -1046,6 +1429,22 @@ impl Node {
                     }),
                     ..Default::default()
                 });
+                // A BAR's Downlink Data Notification Delay holds the report
+                // back (TS 29.244 5.2.4.2); it is dropped if buffering ends
+                // meanwhile.
+                let delay = s
+                    .rules
+                    .bar
+                    .and_then(|b| b.dl_data_notification_delay_ms)
+                    .unwrap_or(0);
+                if delay > 0 {
+                    self.ddn.push(Delayed {
+                        due: now + u64::from(delay),
+                        seid: d.seid,
+                        msg,
+                    });
+                    return;
+                }
                 self.report(now, s.peer_addr, s.cp.seid, msg, out);
             }
             Event::ErrorIndication { peer, teid, seids } => {
@@ -1172,6 +1571,13 @@ impl Node {
 
     fn finish(&mut self, now: u64, op: Op, err: Option<CommandError>, out: &mut Vec<Out>) {
         let seid = op.seid;
+        let ip = op.peer.ip();
+        if let Some(n) = self.in_flight.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.in_flight.remove(&ip);
+            }
+        }
         let (cause, failed) = match &err {
             None => (Cause::RequestAccepted, None),
             Some(CommandError::Rule(e)) => (
@@ -1186,37 +1592,12 @@ impl Node {
         let msg = match op.kind {
             OpKind::Establish { state, txn } => {
                 if err.is_none() {
-                    let created = state.created_pdrs(state.rules.pdrs.iter().map(|p| p.id));
-                    out.push(Out::Journal(Record::Session {
-                        seid,
-                        state: state.clone(),
-                    }));
-                    self.cp_index
-                        .insert((state.peer_node.clone(), state.cp.seid), seid);
-                    // Our F-SEID carries the address family the SMF used.
-                    let (v4, v6) = (self.cfg.fseid_v4, self.cfg.fseid_v6);
-                    let fseid = i::FSeid {
-                        seid,
-                        ipv4: if state.cp.ipv4.is_some() || v6.is_none() {
-                            v4
-                        } else {
-                            None
-                        },
-                        ipv6: if state.cp.ipv4.is_none() || v4.is_none() {
-                            v6
-                        } else {
-                            None
-                        },
-                    };
-                    self.sessions.insert(seid, *state);
-                    Message::SessionEstablishmentResponse(m::SessionEstablishmentResponse {
-                        node_id: self.cfg.node_id.clone(),
-                        cause: cause_ie(cause),
-                        up_fseid: Some(fseid),
-                        created_pdr: created,
-                        ..Default::default()
-                    })
+                    out.push(Out::JournalSession(seid));
+                    let msg = self.establishment_accepted(seid, &state);
+                    self.sessions.insert(seid, state);
+                    msg
                 } else {
+                    self.cp_remove(&state.peer_node, state.cp.seid);
                     txn.rollback(&mut self.alloc);
                     Message::SessionEstablishmentResponse(m::SessionEstablishmentResponse {
                         node_id: self.cfg.node_id.clone(),
@@ -1239,11 +1620,8 @@ impl Node {
                     }
                     state.teids.retain(|t| !release_teids.contains(t));
                     let cpdr = state.created_pdrs(created.into_iter());
-                    out.push(Out::Journal(Record::Session {
-                        seid,
-                        state: state.clone(),
-                    }));
-                    self.sessions.insert(seid, *state);
+                    out.push(Out::JournalSession(seid));
+                    self.sessions.insert(seid, state);
                     Message::SessionModificationResponse(m::SessionModificationResponse {
                         cause: cause_ie(cause),
                         created_pdr: cpdr,
@@ -1262,7 +1640,7 @@ impl Node {
             OpKind::Delete => {
                 if let Some(s) = self.sessions.remove(&seid) {
                     self.release(&s);
-                    self.cp_index.remove(&(s.peer_node.clone(), s.cp.seid));
+                    self.cp_remove(&s.peer_node, s.cp.seid);
                 }
                 out.push(Out::Journal(Record::SessionGone { seid }));
                 Message::SessionDeletionResponse(m::SessionDeletionResponse {
@@ -1297,6 +1675,77 @@ impl Node {
         }
     }
 
+    fn cp_get(&self, peer: &str, cp: u64) -> Option<u64> {
+        self.cp_index.get(peer).and_then(|m| m.get(&cp)).copied()
+    }
+
+    fn cp_insert(&mut self, peer: &str, cp: u64, up: u64) {
+        match self.cp_index.get_mut(peer) {
+            Some(m) => {
+                m.insert(cp, up);
+            }
+            None => {
+                let mut m = FxHashMap::default();
+                m.insert(cp, up);
+                self.cp_index.insert(peer.to_string(), m);
+            }
+        }
+    }
+
+    fn cp_remove(&mut self, peer: &str, cp: u64) {
+        if let Some(m) = self.cp_index.get_mut(peer) {
+            m.remove(&cp);
+            if m.is_empty() {
+                self.cp_index.remove(peer);
+            }
+        }
+    }
+
+    /// The accepting Establishment Response for session `seid`.
+    fn establishment_accepted(&self, seid: u64, state: &SessionState) -> Message {
+        // Our F-SEID carries the address family the SMF used.
+        let (v4, v6) = (self.cfg.fseid_v4, self.cfg.fseid_v6);
+        let fseid = i::FSeid {
+            seid,
+            ipv4: if state.cp.ipv4.is_some() || v6.is_none() {
+                v4
+            } else {
+                None
+            },
+            ipv6: if state.cp.ipv4.is_none() || v4.is_none() {
+                v6
+            } else {
+                None
+            },
+        };
+        Message::SessionEstablishmentResponse(m::SessionEstablishmentResponse {
+            node_id: self.cfg.node_id.clone(),
+            cause: cause_ie(Cause::RequestAccepted),
+            up_fseid: Some(fseid),
+            created_pdr: state.created_pdrs(state.rules.pdrs.iter().map(|p| p.id)),
+            ..Default::default()
+        })
+    }
+
+    /// Takes one token of `max_request_rate`; `refuse` says whether an empty
+    /// bucket refuses the request (establishments) or just stays empty.
+    fn take_token(&mut self, now: u64, refuse: bool) -> bool {
+        let rate = f64::from(self.cfg.max_request_rate);
+        if rate <= 0.0 {
+            return true;
+        }
+        let (tokens, last) = self.bucket;
+        let dt = now.saturating_sub(last) as f64 / 1000.0;
+        let tokens = (tokens + dt * rate).min(rate);
+        if tokens >= 1.0 {
+            self.bucket = (tokens - 1.0, now);
+            true
+        } else {
+            self.bucket = (if refuse { tokens } else { 0.0 }, now);
+            !refuse
+        }
+    }
+
     fn release(&mut self, s: &SessionState) {
         for t in &s.teids {
             self.alloc.release_teid(*t);
@@ -1310,7 +1759,7 @@ impl Node {
     fn drop_session(&mut self, seid: u64, out: &mut Vec<Out>) {
         if let Some(s) = self.sessions.remove(&seid) {
             self.release(&s);
-            self.cp_index.remove(&(s.peer_node.clone(), s.cp.seid));
+            self.cp_remove(&s.peer_node, s.cp.seid);
             let req = self.req();
             out.push(Out::Dp(Command::SessionDelete { req, seid }));
             out.push(Out::Journal(Record::SessionGone { seid }));
@@ -1333,8 +1782,27 @@ impl Node {
     // Time
     // ------------------------------------------------------------------
 
-    /// Runs timers: heartbeats, retransmissions, failed peers, cache expiry.
+    /// Runs timers: heartbeats, retransmissions, failed peers, cache expiry,
+    /// delayed Downlink Data Reports.
     pub fn tick(&mut self, now: u64, out: &mut Vec<Out>) {
+        if self.ddn.iter().any(|d| d.due <= now) {
+            let (due, wait): (Vec<Delayed>, Vec<Delayed>) = std::mem::take(&mut self.ddn)
+                .into_iter()
+                .partition(|d| d.due <= now);
+            self.ddn = wait;
+            for d in due {
+                let Some(s) = self.sessions.get(&d.seid) else {
+                    continue;
+                };
+                let still = s.rules.fars.iter().any(|f| {
+                    f.apply_action.has(ApplyAction::BUFF) && f.apply_action.has(ApplyAction::NOCP)
+                });
+                if still {
+                    let (a, c) = (s.peer_addr, s.cp.seid);
+                    self.report(now, a, c, d.msg, out);
+                }
+            }
+        }
         // Heartbeats towards every associated SMF.
         let due: Vec<String> = self
             .assocs
@@ -1426,8 +1894,20 @@ impl Node {
         // Response cache: keep answers long enough for every retransmission
         // an SMF may send (N1 x T1, with margin).
         let keep = self.cfg.request_timeout_ms * u64::from(self.cfg.request_retries + 2) + 5000;
-        self.dedup
-            .retain(|_, (data, at)| data.is_none() || now.saturating_sub(*at) < keep);
+        while let Some((at, key)) = self.dedup_order.front().copied() {
+            if now.saturating_sub(at) < keep {
+                break;
+            }
+            self.dedup_order.pop_front();
+            // Only if it was not stored again since.
+            if self
+                .dedup
+                .get(&key)
+                .is_some_and(|(d, t)| d.is_some() && *t == at)
+            {
+                self.dedup.remove(&key);
+            }
+        }
     }
 
     fn peer_failed(&mut self, now: u64, node: &str, out: &mut Vec<Out>) {
@@ -1451,6 +1931,26 @@ impl Node {
                 }));
                 self.purge_peer(node, out);
             }
+        }
+    }
+}
+
+/// The command of `step` under request ID `req`.
+fn materialize(op: &Op, step: &Step, req: u64) -> Option<Command> {
+    match step {
+        Step::Put => match &op.kind {
+            OpKind::Establish { state, .. } | OpKind::Modify { state, .. } => {
+                Some(Command::SessionPut {
+                    req,
+                    rules: state.rules.clone(),
+                })
+            }
+            OpKind::Delete => None,
+        },
+        Step::Cmd(c) => {
+            let mut c = c.clone();
+            set_req(&mut c, req);
+            Some(c)
         }
     }
 }
@@ -1492,4 +1992,34 @@ pub fn up_features() -> i::Features {
         f.set(o, b);
     }
     f
+}
+
+/// An FQ-CSID (TS 29.244 8.2.46): the node address and its CSIDs.
+#[derive(Debug, PartialEq, Eq)]
+struct FqCsid {
+    node: Vec<u8>,
+    csids: Vec<u16>,
+}
+
+impl FqCsid {
+    fn parse(b: &[u8]) -> Option<FqCsid> {
+        let first = *b.first()?;
+        let alen = match first >> 4 {
+            0 | 2 => 4,
+            1 => 16,
+            _ => return None,
+        };
+        let n = usize::from(first & 0x0f);
+        let node = b.get(1..1 + alen)?.to_vec();
+        let body = b.get(1 + alen..1 + alen + 2 * n)?;
+        let csids = body
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
+        Some(FqCsid { node, csids })
+    }
+
+    fn overlaps(&self, o: &FqCsid) -> bool {
+        self.node == o.node && self.csids.iter().any(|c| o.csids.contains(c))
+    }
 }

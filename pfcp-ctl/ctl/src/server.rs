@@ -2,11 +2,21 @@
 //! loop, the control channel to the dataplane, the journal file, the
 //! metrics endpoint and the admin socket.
 //!
-//! Overload behaviour: every loop drains the sockets in batches; node
-//! messages (heartbeats, associations) are handled before session requests,
-//! and session requests wait in a bounded queue handled with a budget per
-//! loop. A flood of session requests therefore delays or drops session
-//! requests, never heartbeats.
+//! Overload behaviour (the flood protection of docs/PFCP.md):
+//! - every associated SMF gets its own UDP socket, bound to the same local
+//!   N4 address and port and *connected* to the SMF's address: the kernel
+//!   delivers that SMF's datagrams to it (a connected socket is the better
+//!   match), so its heartbeats and responses have their own receive buffer
+//!   that nobody else's traffic can fill;
+//! - node messages of associated peers (heartbeats, responses) are handled
+//!   as soon as they are read; those of other addresses (association
+//!   attempts, strangers' heartbeats) wait in a bounded queue served with a
+//!   small budget per drain; session requests wait in one bounded queue per
+//!   socket, served round robin in small batches, and the sockets are
+//!   drained again between batches, so reading never waits behind work;
+//! - requests waiting for the dataplane are capped in total and per peer,
+//!   so one SMF's burst cannot queue up in front of another's requests;
+//! - a full queue drops the newest request (counted; the SMF retransmits).
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -18,18 +28,45 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use upf_config::{Config, Fsync, PeerFailurePolicy, Role};
 use upf_ctrl::{ClientEnd, Command, DataplaneStatus, SLOT_PFCP};
 
 use crate::convert::NTP_UNIX_OFFSET;
-use crate::journal::Journal;
+use crate::journal::{Journal, SyncPolicy, Writer};
 use crate::node::{Allowed, FailurePolicy, Node, NodeConfig, NodeStats, Out};
 use crate::session::Endpoints;
 
 const WAKER: Token = Token(usize::MAX);
+/// Tokens of the per-peer sockets start here.
+const PEER_TOKEN: usize = 1 << 20;
+/// Session requests waiting per socket.
 const SESSION_QUEUE: usize = 16384;
-const SESSION_BUDGET: usize = 2048;
+/// Sessions pushed to the dataplane per loop during a resync (only while
+/// the command backlog is below this too).
+const RESYNC_SLICE: usize = 2048;
+/// Session requests handled per loop at most.
+const SESSION_BUDGET: usize = 4096;
+/// Session requests between two drains of the sockets.
+const SESSION_BATCH: usize = 32;
+/// Time spent on session requests per loop at most.
+const WORK_SLICE: Duration = Duration::from_millis(5);
+/// Datagrams read from one socket per drain at most.
+const DRAIN_MAX: usize = 2048;
+/// Remote addresses remembered for choosing the answering socket.
+const ROUTE_MAX: usize = 65536;
+/// Requests waiting for the dataplane before session requests wait in
+/// their queues (backpressure: the queues are bounded, this keeps the
+/// operations and the command backlog bounded too).
+const MAX_IN_FLIGHT: usize = 4096;
+/// The same for one peer: one SMF's burst cannot fill the dataplane's
+/// command queue in front of another SMF's requests.
+const MAX_IN_FLIGHT_PER_PEER: usize = 1024;
+/// Node messages from addresses without an association (association
+/// attempts, heartbeats of strangers) waiting at most.
+const STRANGER_QUEUE: usize = 4096;
+/// Of those, handled per drain.
+const STRANGER_BUDGET: usize = 64;
 
 /// Errors that stop the server.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +107,13 @@ pub struct Snapshot {
     pub queued: usize,
     /// Requests dropped because the queue was full.
     pub overload_drops: u64,
+    /// Associated peers with their own socket.
+    pub peer_sockets: usize,
+    /// A resync to the dataplane is under way.
+    pub resyncing: bool,
+    /// Longest event loop iteration since the start, µs (what a heartbeat
+    /// answer may wait at worst).
+    pub slowest_loop_us: u64,
     /// UE pool usage.
     pub pools: Vec<(String, usize)>,
     /// Our Recovery Time Stamp.
@@ -146,10 +190,17 @@ pub fn node_config(cfg: &Config) -> Result<NodeConfig, ServerError> {
         pools: cfg.ue_pools.clone(),
         fseid_v4,
         fseid_v6,
+        max_request_rate: p.max_request_rate,
     })
 }
 
 fn bind(addr: SocketAddr) -> Result<UdpSocket, ServerError> {
+    bind_to(addr, None)
+}
+
+/// A UDP socket on `addr`, connected to `peer` if given (SO_REUSEADDR, so
+/// per-peer sockets share the N4 port with the listening socket).
+fn bind_to(addr: SocketAddr, peer: Option<SocketAddr>) -> Result<UdpSocket, ServerError> {
     let err = |source| ServerError::Bind { addr, source };
     let domain = if addr.is_ipv4() {
         socket2::Domain::IPV4
@@ -166,7 +217,337 @@ fn bind(addr: SocketAddr) -> Result<UdpSocket, ServerError> {
     s.set_reuse_address(true).map_err(err)?;
     s.set_nonblocking(true).map_err(err)?;
     s.bind(&addr.into()).map_err(err)?;
+    if let Some(p) = peer {
+        s.connect(&p.into()).map_err(err)?;
+    }
     Ok(UdpSocket::from_std(s.into()))
+}
+
+/// One socket and its queue of session requests.
+struct Sock {
+    sock: UdpSocket,
+    /// The listening socket it shares the address with (itself for those).
+    listen: usize,
+    /// The associated peer it is connected to (None: a listening socket).
+    peer: Option<SocketAddr>,
+    queue: VecDeque<(SocketAddr, Vec<u8>)>,
+}
+
+/// The shell's state between loop iterations.
+struct Shell {
+    node: Node,
+    journal: Writer,
+    /// Answers waiting until the journal has the records they depend on:
+    /// (generation, destination, bytes).
+    held: VecDeque<(u64, SocketAddr, Vec<u8>)>,
+    /// Answers wait for the fsync, not just the write.
+    hold_for_sync: bool,
+    /// A snapshot being streamed to the journal: session IDs and position.
+    snapshot: Option<(Vec<u64>, usize)>,
+    socks: Vec<Sock>,
+    listen: Vec<SocketAddr>,
+    /// Remote IP -> index of the listening socket that last heard from it.
+    route: HashMap<IpAddr, usize>,
+    overload_drops: u64,
+    out: Vec<Out>,
+    dp_backlog: VecDeque<Command>,
+    buf: Vec<u8>,
+    clock: Instant,
+    next_rr: usize,
+    next_token: usize,
+    /// Node messages of addresses without an association.
+    strangers: VecDeque<(SocketAddr, Vec<u8>)>,
+}
+
+impl Shell {
+    fn now(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64
+    }
+
+    /// Reads every socket (peer sockets first): node messages are handled
+    /// at once, session requests queued.
+    fn drain(&mut self) {
+        let now = self.now();
+        let n = self.socks.len();
+        // Peer sockets come after the listening ones in `socks`; read them first.
+        let order: Vec<usize> = (0..n)
+            .filter(|i| self.socks[*i].peer.is_some())
+            .chain((0..n).filter(|i| self.socks[*i].peer.is_none()))
+            .collect();
+        for i in order {
+            for _ in 0..DRAIN_MAX {
+                let (len, from) = match self.socks[i].sock.recv_from(&mut self.buf) {
+                    Ok(x) => x,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        warn!(error = %e, "recv_from");
+                        break;
+                    }
+                };
+                let listen = self.socks[i].listen;
+                if self.route.len() >= ROUTE_MAX && !self.route.contains_key(&from.ip()) {
+                    self.route.clear();
+                }
+                self.route.insert(from.ip(), listen);
+                let data = &self.buf[..len];
+                let t = data.get(1).copied().unwrap_or(0);
+                if t < 50 {
+                    if self.socks[i].peer.is_some() || self.node.is_associated(from.ip()) {
+                        self.node.datagram(now, from, data, &mut self.out);
+                    } else if self.strangers.len() < STRANGER_QUEUE {
+                        self.strangers.push_back((from, data.to_vec()));
+                    } else {
+                        self.overload_drops += 1;
+                    }
+                } else if self.socks[i].queue.len() < SESSION_QUEUE {
+                    let v = data.to_vec();
+                    self.socks[i].queue.push_back((from, v));
+                } else {
+                    self.overload_drops += 1;
+                }
+            }
+        }
+    }
+
+    /// Streams a slice of the journal snapshot the writer asked for.
+    fn snapshot_step(&mut self) {
+        if self.snapshot.is_none() && self.journal.wants_snapshot() {
+            self.journal.snapshot_begin();
+            for r in self.node.snapshot_records() {
+                self.journal.snapshot_record(r);
+            }
+            self.snapshot = Some((self.node.seids(), 0));
+        }
+        let Some((keys, pos)) = self.snapshot.as_mut() else {
+            return;
+        };
+        let end = (*pos + 4096).min(keys.len());
+        for k in &keys[*pos..end] {
+            if let Some(st) = self.node.session(*k) {
+                let mut b = Vec::with_capacity(512);
+                crate::journal::encode_session(*k, st, &mut b);
+                self.journal.snapshot_bytes(b);
+            }
+        }
+        *pos = end;
+        if end == keys.len() {
+            self.journal.snapshot_end();
+            self.snapshot = None;
+        }
+    }
+
+    fn queued(&self) -> usize {
+        self.socks.iter().map(|s| s.queue.len()).sum::<usize>() + self.strangers.len()
+    }
+
+    /// Some of the strangers' node messages.
+    fn strangers(&mut self) {
+        for _ in 0..STRANGER_BUDGET {
+            let Some((from, data)) = self.strangers.pop_front() else {
+                break;
+            };
+            let now = self.now();
+            self.node.datagram(now, from, &data, &mut self.out);
+        }
+    }
+
+    /// Session requests, round robin over the sockets' queues, in batches
+    /// with a drain of the sockets between batches.
+    fn work(&mut self, ctrl: &mut Option<ClientEnd>, sends: &mut Vec<(SocketAddr, Vec<u8>)>) {
+        let start = Instant::now();
+        let mut done = 0;
+        while done < SESSION_BUDGET
+            && start.elapsed() < WORK_SLICE
+            && self.node.pending_ops() < MAX_IN_FLIGHT
+        {
+            let mut batch = 0;
+            while batch < SESSION_BATCH {
+                let n = self.socks.len();
+                let mut took = false;
+                for k in 0..n {
+                    let i = (self.next_rr + k) % n;
+                    let full = self.socks[i].queue.front().is_some_and(|(from, _)| {
+                        self.node.in_flight_from(from.ip()) >= MAX_IN_FLIGHT_PER_PEER
+                    });
+                    if full {
+                        continue;
+                    }
+                    if let Some((from, data)) = self.socks[i].queue.pop_front() {
+                        self.next_rr = (i + 1) % n;
+                        let now = self.now();
+                        self.node.datagram(now, from, &data, &mut self.out);
+                        took = true;
+                        break;
+                    }
+                }
+                if !took {
+                    break;
+                }
+                batch += 1;
+            }
+            done += batch;
+            self.flush(ctrl, sends);
+            self.drain();
+            self.strangers();
+            if batch == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Outputs: records to the journal thread, commands to the dataplane,
+    /// datagrams out — those after a journal record only once the journal
+    /// has it (so an answer never gets ahead of the state it announces).
+    fn flush(&mut self, ctrl: &mut Option<ClientEnd>, sends: &mut Vec<(SocketAddr, Vec<u8>)>) {
+        let mut journalled = false;
+        let mut later: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+        let mut outs = std::mem::take(&mut self.out);
+        for o in outs.drain(..) {
+            match o {
+                Out::Journal(r) => {
+                    self.journal.append(r);
+                    journalled = true;
+                }
+                Out::JournalSession(seid) => {
+                    if let Some(st) = self.node.session(seid) {
+                        let mut b = Vec::with_capacity(512);
+                        crate::journal::encode_session(seid, st, &mut b);
+                        self.journal.append_bytes(b);
+                        journalled = true;
+                    }
+                }
+                Out::Dp(cmd) => self.dp_backlog.push_back(cmd),
+                Out::Send { to, data } if journalled && changes_state(&data) => {
+                    later.push((to, data))
+                }
+                Out::Send { to, data } => sends.push((to, data)),
+            }
+        }
+        self.out = outs;
+        let gen = self.journal.commit(self.node.live_records());
+        for (to, data) in later {
+            self.held.push_back((gen, to, data));
+        }
+        let done = if self.hold_for_sync {
+            self.journal.synced()
+        } else {
+            self.journal.written()
+        };
+        while self.held.front().is_some_and(|(g, _, _)| *g <= done) {
+            if let Some((_, to, data)) = self.held.pop_front() {
+                sends.push((to, data));
+            }
+        }
+        if let Some(c) = ctrl.as_mut() {
+            while let Some(cmd) = self.dp_backlog.pop_front() {
+                match c.send(&cmd) {
+                    Ok(()) => {}
+                    Err(upf_ctrl::SendError::Full) => {
+                        self.dp_backlog.push_front(cmd);
+                        break;
+                    }
+                    Err(e) => error!(error = %e, "command not sent"),
+                }
+            }
+        }
+        for (to, data) in sends.drain(..) {
+            let s = self
+                .socks
+                .iter()
+                .find(|s| s.peer == Some(to))
+                .or_else(|| {
+                    self.route
+                        .get(&to.ip())
+                        .and_then(|i| self.socks.get(*i))
+                        .filter(|s| {
+                            s.sock
+                                .local_addr()
+                                .is_ok_and(|a| a.is_ipv4() == to.is_ipv4())
+                        })
+                })
+                .or_else(|| {
+                    self.socks.iter().find(|s| {
+                        s.peer.is_none() && self.listen[s.listen].is_ipv4() == to.is_ipv4()
+                    })
+                });
+            if let Some(s) = s {
+                if let Err(e) = s.sock.send_to(&data, to) {
+                    debug!(%to, error = %e, "send_to");
+                }
+            }
+        }
+    }
+
+    /// One connected socket per associated peer.
+    fn sync_peers(&mut self, poll: &Poll) {
+        let want: Vec<SocketAddr> = self.node.peers().into_iter().map(|(_, a, _)| a).collect();
+        let mut k = 0;
+        while k < self.socks.len() {
+            match self.socks[k].peer {
+                Some(p) if !want.contains(&p) => {
+                    let mut s = self.socks.remove(k);
+                    let _ = poll.registry().deregister(&mut s.sock);
+                    // Requests it had queued are still served.
+                    let q: Vec<_> = s.queue.drain(..).collect();
+                    if let Some(l) = self.socks.get_mut(s.listen) {
+                        l.queue.extend(q);
+                    }
+                    info!(peer = %p, "peer socket closed");
+                }
+                _ => k += 1,
+            }
+        }
+        for p in want {
+            if self.socks.iter().any(|s| s.peer == Some(p)) {
+                continue;
+            }
+            let li = self
+                .route
+                .get(&p.ip())
+                .copied()
+                .filter(|i| {
+                    self.listen
+                        .get(*i)
+                        .is_some_and(|a| a.is_ipv4() == p.is_ipv4())
+                })
+                .or_else(|| self.listen.iter().position(|a| a.is_ipv4() == p.is_ipv4()));
+            let Some(li) = li else { continue };
+            match bind_to(self.listen[li], Some(p)) {
+                Ok(mut sock) => {
+                    let tok = Token(PEER_TOKEN + self.next_token);
+                    self.next_token += 1;
+                    if poll
+                        .registry()
+                        .register(&mut sock, tok, Interest::READABLE)
+                        .is_ok()
+                    {
+                        info!(peer = %p, "peer socket open");
+                        self.socks.push(Sock {
+                            sock,
+                            listen: li,
+                            peer: Some(p),
+                            queue: VecDeque::new(),
+                        });
+                    }
+                }
+                Err(e) => warn!(peer = %p, error = %e, "no dedicated socket for the peer"),
+            }
+        }
+    }
+}
+
+/// Answers that announce a change of state (and so wait for the journal):
+/// PFD management, association setup/update/release, session set deletion,
+/// session establishment/modification/deletion responses.
+fn changes_state(datagram: &[u8]) -> bool {
+    matches!(datagram.get(1), Some(4 | 6 | 8 | 10 | 15 | 51 | 53 | 55))
+}
+
+fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(1)
 }
 
 /// Runs pfcp-ctl until `stop` is set.
@@ -176,7 +557,12 @@ pub fn run(
     snapshot: Arc<Mutex<Snapshot>>,
 ) -> Result<(), ServerError> {
     let ncfg = node_config(cfg)?;
-    let (mut journal, restored) = Journal::open(&cfg.node.state_dir, ntp_now())?;
+    let (journal, restored) = Journal::open(&cfg.node.state_dir, ntp_now())?;
+    let policy = match cfg.pfcp.journal_fsync {
+        Fsync::Always => SyncPolicy::Always,
+        Fsync::Interval => SyncPolicy::Interval(cfg.pfcp.journal_fsync_interval.get()),
+        Fsync::Never => SyncPolicy::Never,
+    };
     info!(
         sessions = restored.sessions.len(),
         associations = restored.assocs.len(),
@@ -184,23 +570,50 @@ pub fn run(
         "journal replayed"
     );
     let clock = Instant::now();
-    let now_ms = || clock.elapsed().as_millis() as u64;
-    let mut node = Node::new(ncfg, restored, ntp_now(), now_ms());
+    let mut node = Node::new(ncfg, restored, ntp_now(), 0);
+    node.set_request_base(unix_micros());
     info!(recovery = node.recovery(), "PFCP node ready");
 
     let mut poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-    let mut sockets = Vec::new();
+    let mut socks = Vec::new();
     for (i, addr) in cfg.pfcp.listen.iter().enumerate() {
         let mut s = bind(*addr)?;
         poll.registry()
             .register(&mut s, Token(i), Interest::READABLE)?;
         info!(%addr, "listening for N4");
-        sockets.push(s);
+        socks.push(Sock {
+            sock: s,
+            listen: i,
+            peer: None,
+            queue: VecDeque::new(),
+        });
     }
-    if sockets.is_empty() {
+    if socks.is_empty() {
         return Err(ServerError::Config("pfcp.listen is empty".into()));
     }
+    let jw = waker.clone();
+    let journal = Writer::start(journal, policy, move || {
+        let _ = jw.wake();
+    })?;
+    let mut sh = Shell {
+        node,
+        journal,
+        held: VecDeque::new(),
+        hold_for_sync: policy == SyncPolicy::Always,
+        snapshot: None,
+        socks,
+        listen: cfg.pfcp.listen.clone(),
+        route: HashMap::new(),
+        overload_drops: 0,
+        out: Vec::new(),
+        dp_backlog: VecDeque::new(),
+        buf: vec![0u8; 65536],
+        clock,
+        next_rr: 0,
+        next_token: 0,
+        strangers: VecDeque::new(),
+    };
     let run_dir = cfg.run_dir().to_path_buf();
     let admin = match bind_admin(&cfg.socket_path(&cfg.pfcp.admin_socket)) {
         Ok(l) => Some(l),
@@ -209,27 +622,21 @@ pub fn run(
             None
         }
     };
-    let fsync = cfg.pfcp.journal_fsync;
-    let fsync_every = cfg.pfcp.journal_fsync_interval.get();
-    let mut last_fsync = Instant::now();
 
     let mut ctrl: Option<ClientEnd> = None;
     let mut notifier = None;
-    let mut dp_backlog: VecDeque<Command> = VecDeque::new();
     let mut last_dp_check = Instant::now() - Duration::from_secs(10);
     let mut dp_down_logged = false;
-    let mut peer_socket: HashMap<SocketAddr, usize> = HashMap::new();
-    let mut queue: VecDeque<(usize, SocketAddr, Vec<u8>)> = VecDeque::new();
-    let mut overload_drops = 0u64;
     let mut events = Events::with_capacity(256);
-    let mut buf = vec![0u8; 65536];
-    let mut out: Vec<Out> = Vec::new();
     let mut sends: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
     let mut last_tick = Instant::now();
     let mut last_snap = Instant::now() - Duration::from_secs(1);
+    let mut last_peer_sync = Instant::now() - Duration::from_secs(1);
+    let mut peers_seen = usize::MAX;
 
+    let mut slowest = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let timeout = if queue.is_empty() && node.pending_ops() == 0 {
+        let timeout = if sh.queued() == 0 && sh.node.pending_ops() == 0 && sh.held.is_empty() {
             Duration::from_millis(10)
         } else {
             Duration::from_micros(200)
@@ -239,37 +646,11 @@ pub fn run(
                 return Err(e.into());
             }
         }
-        let now = now_ms();
-        // 1. Datagrams: node messages at once, session requests queued.
-        for (i, s) in sockets.iter().enumerate() {
-            for _ in 0..1024 {
-                match s.recv_from(&mut buf) {
-                    Ok((n, from)) => {
-                        peer_socket.insert(from, i);
-                        let data = &buf[..n];
-                        let t = data.get(1).copied().unwrap_or(0);
-                        if t < 50 {
-                            node.datagram(now, from, data, &mut out);
-                        } else if queue.len() < SESSION_QUEUE {
-                            queue.push_back((i, from, data.to_vec()));
-                        } else {
-                            overload_drops += 1;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        warn!(error = %e, "recv_from");
-                        break;
-                    }
-                }
-            }
-        }
-        for _ in 0..SESSION_BUDGET {
-            let Some((_, from, data)) = queue.pop_front() else {
-                break;
-            };
-            node.datagram(now, from, &data, &mut out);
-        }
+        let t_loop = Instant::now();
+        // 1. Datagrams, then session requests in slices.
+        sh.drain();
+        sh.strangers();
+        sh.work(&mut ctrl, &mut sends);
         // 2. The dataplane: attach, events, restarts.
         if ctrl.is_none() && last_dp_check.elapsed() >= Duration::from_millis(500) {
             last_dp_check = Instant::now();
@@ -282,8 +663,9 @@ pub fn run(
                     }));
                     ctrl = Some(c);
                     dp_down_logged = false;
-                    dp_backlog.clear();
-                    node.resync(&mut out);
+                    // Everything not sent yet is covered by the resync.
+                    sh.dp_backlog.clear();
+                    sh.node.resync_start(&mut sh.out);
                 }
                 Err(e) => {
                     if !dp_down_logged {
@@ -297,9 +679,10 @@ pub fn run(
             if let Some(n) = notifier.as_ref() {
                 n.rearm();
             }
+            let now = sh.now();
             for _ in 0..4096 {
                 match c.recv() {
-                    Ok(Some(ev)) => node.dp_event(now, ev, &mut out),
+                    Ok(Some(ev)) => sh.node.dp_event(now, ev, &mut sh.out),
                     Ok(None) => break,
                     Err(e) => {
                         warn!(error = %e, "control channel event dropped");
@@ -312,8 +695,8 @@ pub fn run(
                 match c.check(Duration::from_secs(3)) {
                     Ok(DataplaneStatus::Restarted) => {
                         warn!("dataplane restarted: pushing every session again");
-                        dp_backlog.clear();
-                        node.resync(&mut out);
+                        sh.dp_backlog.clear();
+                        sh.node.resync_start(&mut sh.out);
                         dp_down_logged = false;
                     }
                     Ok(DataplaneStatus::Down) => {
@@ -330,79 +713,54 @@ pub fn run(
         // 3. Timers.
         if last_tick.elapsed() >= Duration::from_millis(10) {
             last_tick = Instant::now();
-            node.tick(now, &mut out);
+            let now = sh.now();
+            sh.node.tick(now, &mut sh.out);
         }
-        // 4. Outputs: journal first, then commands and datagrams.
-        for o in out.drain(..) {
-            match o {
-                Out::Journal(r) => journal.append(r),
-                Out::Dp(cmd) => dp_backlog.push_back(cmd),
-                Out::Send { to, data } => sends.push((to, data)),
+        // 4. Outputs; a slice of a resync and of a journal snapshot if under way.
+        if sh.node.resyncing() && sh.dp_backlog.len() < RESYNC_SLICE {
+            sh.node.resync_step(RESYNC_SLICE, &mut sh.out);
+        }
+        sh.snapshot_step();
+        sh.flush(&mut ctrl, &mut sends);
+        // 5. Peer sockets follow the associations.
+        let np = sh.node.peers().len();
+        if np != peers_seen || last_peer_sync.elapsed() >= Duration::from_secs(1) {
+            peers_seen = np;
+            last_peer_sync = Instant::now();
+            sh.sync_peers(&poll);
+        }
+        let took = t_loop.elapsed().as_micros() as u64;
+        if took > slowest {
+            slowest = took;
+            if took > 100_000 {
+                warn!(ms = took / 1000, "slow event loop iteration");
             }
         }
-        let sync = match fsync {
-            Fsync::Always => true,
-            Fsync::Interval => last_fsync.elapsed() >= fsync_every,
-            Fsync::Never => false,
-        };
-        if sync {
-            last_fsync = Instant::now();
-        }
-        if journal.has_pending() || sync {
-            if let Err(e) = journal.flush(sync) {
-                error!(error = %e, "journal write failed");
-            }
-        }
-        if let Some(c) = ctrl.as_mut() {
-            while let Some(cmd) = dp_backlog.pop_front() {
-                match c.send(&cmd) {
-                    Ok(()) => {}
-                    Err(upf_ctrl::SendError::Full) => {
-                        dp_backlog.push_front(cmd);
-                        break;
-                    }
-                    Err(e) => error!(error = %e, "command not sent"),
-                }
-            }
-        }
-        for (to, data) in sends.drain(..) {
-            let i = peer_socket
-                .get(&to)
-                .copied()
-                .or_else(|| {
-                    cfg.pfcp
-                        .listen
-                        .iter()
-                        .position(|l| l.is_ipv4() == to.is_ipv4())
-                })
-                .unwrap_or(0);
-            if let Some(s) = sockets.get(i) {
-                if let Err(e) = s.send_to(&data, to) {
-                    warn!(%to, error = %e, "send_to");
-                }
-            }
-        }
-        // 5. Admin and metrics.
+        // 6. Admin and metrics.
         if last_snap.elapsed() >= Duration::from_millis(100) {
             last_snap = Instant::now();
             if let Ok(mut s) = snapshot.lock() {
-                s.stats = node.stats.clone();
-                s.sessions = node.session_count();
-                s.peers = node.peers();
+                s.stats = sh.node.stats.clone();
+                s.sessions = sh.node.session_count();
+                s.peers = sh.node.peers();
                 s.dataplane = ctrl.is_some();
-                s.dp_backlog = dp_backlog.len();
-                s.queued = queue.len();
-                s.overload_drops = overload_drops;
-                s.pools = node.pool_usage();
-                s.recovery = node.recovery();
+                s.dp_backlog = sh.dp_backlog.len();
+                s.queued = sh.queued();
+                s.overload_drops = sh.overload_drops;
+                s.peer_sockets = sh.socks.iter().filter(|x| x.peer.is_some()).count();
+                s.pools = sh.node.pool_usage();
+                s.recovery = sh.node.recovery();
+                s.slowest_loop_us = slowest;
+                s.resyncing = sh.node.resyncing();
             }
             if let Some(l) = admin.as_ref() {
-                crate_admin::poll(l, &node, &snapshot);
+                crate_admin::poll(l, &sh.node, &snapshot);
             }
         }
     }
     info!("stopping: flushing the journal");
-    journal.flush(true)?;
+    let live = sh.node.live_records();
+    sh.journal.stop(live);
     drop(notifier);
     Ok(())
 }
@@ -457,6 +815,12 @@ mod crate_admin {
                     "queued_requests": s.queued,
                     "overload_drops": s.overload_drops,
                     "malformed": s.stats.malformed,
+                    "peers_failed": s.stats.peers_failed,
+                    "rate_limited": s.stats.rate_limited,
+                    "peer_sockets": s.peer_sockets,
+                    "slowest_loop_us": s.slowest_loop_us,
+                    "resyncing": s.resyncing,
+                    "requests_timed_out": s.stats.requests_timed_out,
                     "refused_peers": s.stats.refused_peers,
                     "duplicates": s.stats.duplicates,
                     "reports_sent": s.stats.reports_sent,

@@ -36,6 +36,36 @@ pub struct Chosen {
     pub ue: Option<UeIp>,
 }
 
+/// What the UPF chose, per PDR ID: a short list (a session has a few PDRs;
+/// a map node would cost more memory than the whole list).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChosenList(pub Vec<(u16, Chosen)>);
+
+impl ChosenList {
+    /// The entry of PDR `id`, created empty if absent.
+    pub fn entry(&mut self, id: u16) -> &mut Chosen {
+        let i = match self.0.iter().position(|(k, _)| *k == id) {
+            Some(i) => i,
+            None => {
+                self.0.push((id, Chosen::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    /// The entry of PDR `id`.
+    pub fn get(&self, id: u16) -> Option<&Chosen> {
+        self.0.iter().find(|(k, _)| *k == id).map(|(_, c)| c)
+    }
+
+    /// Removes the entry of PDR `id`.
+    pub fn remove(&mut self, id: u16) {
+        self.0.retain(|(k, _)| *k != id);
+    }
+}
+
 /// One session.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionState {
@@ -54,7 +84,15 @@ pub struct SessionState {
     /// UE addresses this session owns (from our pools).
     pub ues: Vec<IpAddr>,
     /// Per PDR, what the UPF chose.
-    pub chosen: BTreeMap<u16, Chosen>,
+    pub chosen: ChosenList,
+    /// FQ-CSIDs the SMF gave (raw IE values), for Session Set Deletion.
+    pub csids: Vec<Vec<u8>>,
+    /// Sequence number of the Establishment Request that created the
+    /// session: a retransmission after a restart gets the same answer.
+    pub est_seq: Option<u32>,
+    /// The APN/DNN of the Establishment Request: chooses the UE pool of a
+    /// PDR that names no network instance.
+    pub dnn: Option<String>,
 }
 
 /// The UPF's own tunnel addresses.
@@ -207,6 +245,7 @@ impl SessionState {
         txn: &mut Txn,
     ) -> Result<(), RuleError> {
         let mut pend = Vec::with_capacity(list.len());
+        self.chosen.0.reserve_exact(list.len());
         for c in list {
             pend.push(convert_pdr(c)?);
         }
@@ -219,7 +258,13 @@ impl SessionState {
             .find_map(|p| p.pdi.ue_ip.and_then(|u| u.ipv6));
         for p in &mut pend {
             let id = u32::from(p.pdr.id);
-            let ni = p.pdr.pdi.network_instance.clone().unwrap_or_default();
+            let ni = p
+                .pdr
+                .pdi
+                .network_instance
+                .clone()
+                .or_else(|| self.dnn.clone())
+                .unwrap_or_default();
             if p.ue_choose.0 {
                 let a = match v4 {
                     Some(a) => a,
@@ -234,7 +279,7 @@ impl SessionState {
                 let u = p.pdr.pdi.ue_ip.get_or_insert_with(UeIp::default);
                 u.ipv4 = Some(a);
                 u.is_destination = p.ue_dst;
-                self.chosen.entry(p.pdr.id).or_default().ue = Some(*u);
+                self.chosen.entry(p.pdr.id).ue = Some(*u);
             }
             if p.ue_choose.1 {
                 let pre = match v6_prefix {
@@ -253,7 +298,7 @@ impl SessionState {
                 let u = p.pdr.pdi.ue_ip.get_or_insert_with(UeIp::default);
                 u.ipv6 = Some(pre);
                 u.is_destination = p.ue_dst;
-                self.chosen.entry(p.pdr.id).or_default().ue = Some(*u);
+                self.chosen.entry(p.pdr.id).ue = Some(*u);
             }
             if let Some(u) = p.pdr.pdi.ue_ip {
                 v4 = v4.or(u.ipv4);
@@ -307,8 +352,9 @@ impl SessionState {
                 }
             };
             p.pdr.pdi.local_fteid = Some(f);
-            self.chosen.entry(p.pdr.id).or_default().fteid = Some(f);
+            self.chosen.entry(p.pdr.id).fteid = Some(f);
         }
+        self.rules.pdrs.reserve_exact(pend.len());
         for p in pend {
             if let Some(old) = self.rules.pdrs.iter().position(|x| x.id == p.pdr.id) {
                 self.rules.pdrs[old] = p.pdr;
@@ -334,9 +380,16 @@ impl SessionState {
                 ipv6: m.cp_fseid.ipv6,
             },
             peer_node: m.node_id.to_string(),
+            csids: m.fq_csid.iter().map(|b| b.0.clone()).collect(),
+            dnn: m
+                .apn_dnn
+                .as_ref()
+                .map(|d| d.name())
+                .filter(|d| !d.is_empty()),
             ..Default::default()
         };
         s.rules.seid = up_seid;
+        s.rules.fars.reserve_exact(m.create_far.len());
         for f in &m.create_far {
             s.rules.fars.push(convert::far(f)?);
         }
@@ -345,7 +398,26 @@ impl SessionState {
         s.rules.bar = m.create_bar.as_ref().map(convert::bar);
         s.add_pdrs(&m.create_pdr, ep, alloc, txn)?;
         s.rules.validate()?;
+        s.shrink();
         Ok(s)
+    }
+
+    /// Drops spare capacity: a session lives long and there may be a
+    /// million (pushing two PDRs leaves room for four).
+    fn shrink(&mut self) {
+        let r = &mut self.rules;
+        r.pdrs.shrink_to_fit();
+        r.fars.shrink_to_fit();
+        r.qers.shrink_to_fit();
+        r.urrs.shrink_to_fit();
+        for p in r.pdrs.iter_mut() {
+            p.pdi.sdf_filters.shrink_to_fit();
+            p.urr_ids.shrink_to_fit();
+            p.qer_ids.shrink_to_fit();
+        }
+        self.teids.shrink_to_fit();
+        self.ues.shrink_to_fit();
+        self.chosen.0.shrink_to_fit();
     }
 
     /// The session after a Modification Request (the receiver is unchanged).
@@ -357,10 +429,13 @@ impl SessionState {
         txn: &mut Txn,
     ) -> Result<SessionState, RuleError> {
         let mut s = self.clone();
+        if !m.fq_csid.is_empty() {
+            s.csids = m.fq_csid.iter().map(|b| b.0.clone()).collect();
+        }
         let r = &mut s.rules;
         for x in &m.remove_pdr {
             r.pdrs.retain(|p| p.id != x.pdr_id.0);
-            s.chosen.remove(&x.pdr_id.0);
+            s.chosen.remove(x.pdr_id.0);
         }
         for x in &m.remove_far {
             r.fars.retain(|f| f.id != x.far_id.0);
@@ -483,6 +558,7 @@ impl SessionState {
         }
         s.add_pdrs(&m.create_pdr, ep, alloc, txn)?;
         s.rules.validate()?;
+        s.shrink();
         Ok(s)
     }
 
@@ -505,7 +581,7 @@ impl SessionState {
     pub fn created_pdrs(&self, ids: impl Iterator<Item = u16>) -> Vec<g::CreatedPdr> {
         let mut out = Vec::new();
         for id in ids {
-            let Some(c) = self.chosen.get(&id) else {
+            let Some(c) = self.chosen.get(id) else {
                 continue;
             };
             out.push(g::CreatedPdr {

@@ -43,6 +43,7 @@ fn cfg() -> NodeConfig {
         }],
         fseid_v4: Some(Ipv4Addr::new(198, 18, 4, 2)),
         fseid_v6: None,
+        max_request_rate: 0,
     }
 }
 
@@ -110,7 +111,10 @@ impl T {
                     .as_ref()
                     .unwrap()
                     .has(upf::FTUP.0, upf::FTUP.1));
-                assert_eq!(r.ue_ip_address_pool_information.len(), 1);
+                assert_eq!(
+                    r.ue_ip_address_pool_information.len(),
+                    self.n.pool_usage().len()
+                );
             }
             m => panic!("{m:?}"),
         }
@@ -307,7 +311,7 @@ fn establish(t: &mut T, cp_seid: u64) -> (u64, u32, Ipv4Addr) {
     );
     assert!(out
         .iter()
-        .any(|o| matches!(o, Out::Journal(Record::Session { .. }))));
+        .any(|o| matches!(o, Out::JournalSession(s) if *s == up.seid)));
     (up.seid, teid, ue)
 }
 
@@ -667,7 +671,7 @@ fn restart_restores_sessions_and_recovery() {
     };
     restored
         .sessions
-        .insert(seid, t.n.session(seid).unwrap().clone());
+        .insert(seid, Box::new(t.n.session(seid).unwrap().clone()));
     restored.assocs.insert(
         "smf.example".into(),
         pfcp_ctl::journal::AssocRecord {
@@ -713,4 +717,661 @@ fn restart_restores_sessions_and_recovery() {
         }),
     ));
     assert!(matches!(dp(&out)[0], Command::SessionQuery { .. }));
+}
+
+fn pdu_from(t: &mut T, from: &str, p: Pdu) -> Vec<Out> {
+    let mut out = Vec::new();
+    t.n.datagram(t.now, from.parse().unwrap(), &p.to_bytes(), &mut out);
+    out
+}
+
+fn cause_of(p: &Pdu) -> u8 {
+    match &p.msg {
+        Message::AssociationSetupResponse(r) => r.cause.0,
+        Message::AssociationUpdateResponse(r) => r.cause.0,
+        Message::AssociationReleaseResponse(r) => r.cause.0,
+        Message::SessionSetDeletionResponse(r) => r.cause.0,
+        Message::SessionEstablishmentResponse(r) => r.cause.0,
+        Message::SessionModificationResponse(r) => r.cause.0,
+        Message::SessionDeletionResponse(r) => r.cause.0,
+        Message::PfdManagementResponse(r) => r.cause.0,
+        m => panic!("no cause in {m:?}"),
+    }
+}
+
+#[test]
+fn in_flight_duplicate_is_not_answered_nor_executed() {
+    let mut t = T::new();
+    t.associate();
+    let p = Pdu::session(
+        77,
+        0,
+        Message::SessionEstablishmentRequest(establishment(0x77)),
+    );
+    let first = t.send(p.clone());
+    assert_eq!(dp(&first).len(), 1);
+    // Retransmitted before the dataplane answered: nothing at all.
+    let dup = t.send(p.clone());
+    assert!(dup.is_empty(), "{dup:?}");
+    assert_eq!(t.n.stats.duplicates, 1);
+    let done = t.ack_all(&first, vec![]);
+    assert_eq!(sends(&done).len(), 1);
+    assert_eq!(t.n.session_count(), 1);
+}
+
+#[test]
+fn strangers_cannot_touch_an_association() {
+    let mut t = T::new();
+    t.associate();
+    let smf = NodeId::Fqdn("smf.example".into());
+    // The allowed list names 198.18.4.1 only; 198.18.4.7 is a stranger.
+    let rel = Pdu::node(
+        9,
+        Message::AssociationReleaseRequest(pfcp_codec::msg::AssociationReleaseRequest {
+            node_id: smf.clone(),
+        }),
+    );
+    let out = pdu_from(&mut t, "198.18.4.7:8805", rel);
+    assert_eq!(
+        cause_of(&sends(&out)[0]),
+        Cause::NoEstablishedPfcpAssociation as u8
+    );
+    assert_eq!(t.n.peers().len(), 1);
+    let upd = Pdu::node(
+        10,
+        Message::AssociationUpdateRequest(AssociationUpdateRequest {
+            node_id: smf.clone(),
+            ..Default::default()
+        }),
+    );
+    let out = pdu_from(&mut t, "198.18.4.7:8805", upd);
+    assert_eq!(
+        cause_of(&sends(&out)[0]),
+        Cause::NoEstablishedPfcpAssociation as u8
+    );
+    let ssd = Pdu::node(
+        11,
+        Message::SessionSetDeletionRequest(SessionSetDeletionRequest {
+            node_id: smf,
+            fq_csid: vec![],
+        }),
+    );
+    let out = pdu_from(&mut t, "198.18.4.7:8805", ssd);
+    assert_eq!(
+        cause_of(&sends(&out)[0]),
+        Cause::NoEstablishedPfcpAssociation as u8
+    );
+}
+
+fn two_smf_config() -> NodeConfig {
+    let mut c = cfg();
+    c.allowed.push(Allowed {
+        addr: Some("198.18.4.3".parse().unwrap()),
+        node_id: None,
+    });
+    c
+}
+
+#[test]
+fn an_allowed_peer_cannot_take_over_another_node_id() {
+    let mut t = T::new();
+    t.n = Node::new(two_smf_config(), Restored::default(), 3_900_000_000, 0);
+    t.associate();
+    let (_seid, _, _) = establish(&mut t, 5);
+    // 198.18.4.3 is allowed, but announces the first SMF's Node ID with a
+    // new recovery time stamp (which would purge its sessions).
+    let out = pdu_from(
+        &mut t,
+        "198.18.4.3:8805",
+        Pdu::node(
+            12,
+            Message::AssociationSetupRequest(AssociationSetupRequest {
+                node_id: NodeId::Fqdn("smf.example".into()),
+                recovery_time_stamp: RecoveryTimeStamp(999),
+                ..Default::default()
+            }),
+        ),
+    );
+    assert_eq!(cause_of(&sends(&out)[0]), Cause::RequestRejected as u8);
+    assert_eq!(t.n.session_count(), 1);
+    assert_eq!(t.n.peers()[0].1, t.smf);
+}
+
+#[test]
+fn peers_entry_with_address_and_node_id_needs_both() {
+    let mut c = cfg();
+    c.allowed = vec![Allowed {
+        addr: Some("198.18.4.1".parse().unwrap()),
+        node_id: Some("smf.example".into()),
+    }];
+    let mut t = T::new();
+    t.n = Node::new(c, Restored::default(), 3_900_000_000, 0);
+    let out = t.send(Pdu::node(
+        3,
+        Message::AssociationSetupRequest(AssociationSetupRequest {
+            node_id: NodeId::Fqdn("other".into()),
+            recovery_time_stamp: RecoveryTimeStamp(1),
+            ..Default::default()
+        }),
+    ));
+    assert_eq!(cause_of(&sends(&out)[0]), Cause::RequestRejected as u8);
+    t.associate();
+}
+
+/// An FQ-CSID value: IPv4 node 198.18.4.1 with the given CSIDs.
+fn fq_csid(csids: &[u16]) -> Bytes {
+    let mut b = vec![csids.len() as u8, 198, 18, 4, 1];
+    for c in csids {
+        b.extend_from_slice(&c.to_be_bytes());
+    }
+    Bytes(b)
+}
+
+#[test]
+fn session_set_deletion_by_fq_csid() {
+    let mut t = T::new();
+    t.associate();
+    let mut seids = Vec::new();
+    for (cp, csid) in [(1u64, 10u16), (2, 20), (3, 10)] {
+        let s = t.next();
+        let mut e = establishment(cp);
+        e.fq_csid = vec![fq_csid(&[csid])];
+        let out = t.send(Pdu::session(s, 0, Message::SessionEstablishmentRequest(e)));
+        let out = t.ack_all(&out, vec![]);
+        let Message::SessionEstablishmentResponse(r) = &sends(&out)[0].msg else {
+            panic!()
+        };
+        seids.push(r.up_fseid.unwrap().seid);
+    }
+    let s = t.next();
+    let out = t.send(Pdu::node(
+        s,
+        Message::SessionSetDeletionRequest(SessionSetDeletionRequest {
+            node_id: NodeId::Fqdn("smf.example".into()),
+            fq_csid: vec![fq_csid(&[10, 99])],
+        }),
+    ));
+    assert_eq!(cause_of(&sends(&out)[0]), 1);
+    let gone: Vec<u64> = dp(&out)
+        .iter()
+        .filter_map(|c| match c {
+            Command::SessionDelete { seid, .. } => Some(*seid),
+            _ => None,
+        })
+        .collect();
+    let mut gone = gone;
+    gone.sort_unstable();
+    let mut want = vec![seids[0], seids[2]];
+    want.sort_unstable();
+    assert_eq!(gone, want, "only the sessions with CSID 10");
+    assert_eq!(t.n.seids(), vec![seids[1]]);
+    // Without FQ-CSIDs: the rest of the sender's sessions.
+    let s = t.next();
+    t.send(Pdu::node(
+        s,
+        Message::SessionSetDeletionRequest(SessionSetDeletionRequest {
+            node_id: NodeId::Fqdn("smf.example".into()),
+            fq_csid: vec![],
+        }),
+    ));
+    assert_eq!(t.n.session_count(), 0);
+}
+
+fn buffering_session(t: &mut T) -> u64 {
+    let s = t.next();
+    let mut e = establishment(0x66);
+    e.create_far[1].apply_action = ApplyAction(0x0c); // BUFF|NOCP
+    e.create_far[1].bar_id = Some(BarId(1));
+    e.create_bar = Some(CreateBar {
+        bar_id: BarId(1),
+        downlink_data_notification_delay: Some(DownlinkDataNotificationDelay(4)),
+        ..Default::default()
+    });
+    let out = t.send(Pdu::session(s, 0, Message::SessionEstablishmentRequest(e)));
+    let out = t.ack_all(&out, vec![]);
+    let Message::SessionEstablishmentResponse(r) = &sends(&out)[0].msg else {
+        panic!("{out:?}")
+    };
+    assert_eq!(r.cause.0, 1, "{r:?}");
+    r.up_fseid.unwrap().seid
+}
+
+#[test]
+fn drobu_drops_buffered_packets_and_qaurr_queries_all() {
+    let mut t = T::new();
+    t.associate();
+    let seid = buffering_session(&mut t);
+    let s = t.next();
+    let out = t.send(Pdu::session(
+        s,
+        seid,
+        Message::SessionModificationRequest(SessionModificationRequest {
+            pfcpsm_req_flags: Some(PfcpsmReqFlags(0x01 | 0x04)),
+            ..Default::default()
+        }),
+    ));
+    // First the buffering FAR drops for one step.
+    let Command::SessionPut { req, rules } = dp(&out)[0].clone() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        rules.far(2).unwrap().apply_action.0,
+        0x01,
+        "BUFF became DROP"
+    );
+    let mut o = Vec::new();
+    t.n.dp_event(
+        0,
+        Event::Ack {
+            req,
+            result: Ok(AckBody::default()),
+        },
+        &mut o,
+    );
+    // Then the real rules again.
+    let Command::SessionPut { req, rules } = dp(&o)[0].clone() else {
+        panic!("{o:?}")
+    };
+    assert_eq!(rules.far(2).unwrap().apply_action.0, 0x0c);
+    let mut o = Vec::new();
+    t.n.dp_event(
+        0,
+        Event::Ack {
+            req,
+            result: Ok(AckBody::default()),
+        },
+        &mut o,
+    );
+    // QAURR: every URR.
+    assert!(
+        matches!(&dp(&o)[0], Command::SessionQuery { urr_ids, .. } if urr_ids.is_empty()),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn downlink_data_report_waits_for_the_bar_delay() {
+    let mut t = T::new();
+    t.associate();
+    let seid = buffering_session(&mut t);
+    let mut out = Vec::new();
+    t.n.dp_event(
+        1000,
+        Event::DownlinkData(upf_rules::report::DownlinkDataReport {
+            seid,
+            pdr_id: 2,
+            qfi: None,
+            ppi: None,
+        }),
+        &mut out,
+    );
+    assert!(sends(&out).is_empty(), "held for 4 x 50 ms");
+    let mut out = Vec::new();
+    t.n.tick(1150, &mut out);
+    assert!(!sends(&out)
+        .iter()
+        .any(|p| matches!(p.msg, Message::SessionReportRequest(_))));
+    let mut out = Vec::new();
+    t.n.tick(1200, &mut out);
+    let r: Vec<Pdu> = sends(&out)
+        .into_iter()
+        .filter(|p| matches!(p.msg, Message::SessionReportRequest(_)))
+        .collect();
+    assert_eq!(r.len(), 1);
+}
+
+#[test]
+fn request_rate_limit_refuses_establishments_with_congestion() {
+    let mut c = cfg();
+    c.max_request_rate = 2;
+    let mut t = T::new();
+    t.n = Node::new(c, Restored::default(), 3_900_000_000, 0);
+    t.associate();
+    let mut causes = Vec::new();
+    for cp in 0..3u64 {
+        let s = t.next();
+        let out = t.send(Pdu::session(
+            s,
+            0,
+            Message::SessionEstablishmentRequest(establishment(100 + cp)),
+        ));
+        let out = if dp(&out).is_empty() {
+            out
+        } else {
+            t.ack_all(&out, vec![])
+        };
+        causes.push(cause_of(&sends(&out)[0]));
+    }
+    assert_eq!(causes, vec![1, 1, Cause::PfcpEntityInCongestion as u8]);
+    assert_eq!(t.n.stats.rate_limited, 1);
+    // A second later the bucket has refilled.
+    t.now = 1000;
+    let s = t.next();
+    let out = t.send(Pdu::session(
+        s,
+        0,
+        Message::SessionEstablishmentRequest(establishment(200)),
+    ));
+    assert_eq!(dp(&out).len(), 1);
+}
+
+#[test]
+fn pfds_are_journalled_and_resync_resends_pfds_and_in_flight_commands() {
+    let mut t = T::new();
+    t.associate();
+    let out = t.send(Pdu::node(
+        40,
+        Message::PfdManagementRequest(PfdManagementRequest {
+            application_ids_pfds: vec![ApplicationIdsPfds {
+                application_id: Bytes::from("video"),
+                pfd_context: vec![PfdContext {
+                    pfd_contents: vec![PfdContents {
+                        flow_description: Some(
+                            "permit out 17 from 198.18.6.1 8000 to assigned".into(),
+                        ),
+                        ..Default::default()
+                    }],
+                }],
+            }],
+            node_id: None,
+        }),
+    ));
+    assert_eq!(cause_of(&sends(&out)[0]), 1);
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Out::Journal(Record::Pfds { app, .. }) if app == "video")));
+    // A bad flow description is Mandatory IE incorrect (PFD Contents).
+    let out = t.send(Pdu::node(
+        41,
+        Message::PfdManagementRequest(PfdManagementRequest {
+            application_ids_pfds: vec![ApplicationIdsPfds {
+                application_id: Bytes::from("x"),
+                pfd_context: vec![PfdContext {
+                    pfd_contents: vec![PfdContents {
+                        flow_description: Some("permit sideways".into()),
+                        ..Default::default()
+                    }],
+                }],
+            }],
+            node_id: None,
+        }),
+    ));
+    let Message::PfdManagementResponse(r) = &sends(&out)[0].msg else {
+        panic!()
+    };
+    assert_eq!(
+        (r.cause.0, r.offending_ie),
+        (Cause::MandatoryIeIncorrect as u8, Some(OffendingIe(61)))
+    );
+    // An establishment waits for the dataplane when it restarts.
+    let s = t.next();
+    let pending = t.send(Pdu::session(
+        s,
+        0,
+        Message::SessionEstablishmentRequest(establishment(0x99)),
+    ));
+    let Command::SessionPut { req: old_req, .. } = dp(&pending)[0].clone() else {
+        panic!()
+    };
+    let mut out = Vec::new();
+    t.n.resync(&mut out);
+    let cmds = dp(&out);
+    assert!(matches!(cmds[0], Command::SyncBegin { .. }));
+    assert!(cmds
+        .iter()
+        .any(|c| matches!(c, Command::PfdPut { application_id, .. } if application_id == "video")));
+    let sync_end = cmds
+        .iter()
+        .position(|c| matches!(c, Command::SyncEnd { .. }))
+        .unwrap();
+    assert_eq!(sync_end, cmds.len() - 1, "SyncEnd last");
+    // Re-sent after the sessions' committed state, before SyncEnd.
+    let Command::SessionPut {
+        req: new_req,
+        rules,
+    } = cmds[sync_end - 1].clone()
+    else {
+        panic!("{cmds:?}")
+    };
+    assert_ne!(new_req, old_req, "re-sent under a new request ID");
+    // The old ID is forgotten, the new one completes the establishment.
+    let mut o = Vec::new();
+    t.n.dp_event(
+        0,
+        Event::Ack {
+            req: old_req,
+            result: Ok(AckBody::default()),
+        },
+        &mut o,
+    );
+    assert!(o.is_empty());
+    t.n.dp_event(
+        0,
+        Event::Ack {
+            req: new_req,
+            result: Ok(AckBody::default()),
+        },
+        &mut o,
+    );
+    let Message::SessionEstablishmentResponse(r) = &sends(&o)[0].msg else {
+        panic!("{o:?}")
+    };
+    assert_eq!((r.cause.0, r.up_fseid.unwrap().seid), (1, rules.seid));
+}
+
+#[test]
+fn establishment_retransmitted_after_a_restart_gets_the_same_answer() {
+    let mut t = T::new();
+    t.associate();
+    let s = t.next();
+    let req = Pdu::session(
+        s,
+        0,
+        Message::SessionEstablishmentRequest(establishment(0x31)),
+    );
+    let out = t.send(req.clone());
+    let out = t.ack_all(&out, vec![]);
+    let first = sends(&out)[0].clone();
+    let Message::SessionEstablishmentResponse(r) = &first.msg else {
+        panic!()
+    };
+    let seid = r.up_fseid.unwrap().seid;
+    let mut restored = Restored {
+        recovery: Some(t.n.recovery()),
+        ..Default::default()
+    };
+    restored
+        .sessions
+        .insert(seid, Box::new(t.n.session(seid).unwrap().clone()));
+    restored.assocs.insert(
+        "smf.example".into(),
+        pfcp_ctl::journal::AssocRecord {
+            node: "smf.example".into(),
+            addr: t.smf,
+            recovery: 1,
+        },
+    );
+    t.n = Node::new(cfg(), restored, 1, 0);
+    let out = t.send(req);
+    assert!(dp(&out).is_empty(), "not executed again");
+    assert_eq!(sends(&out)[0], first, "the same answer");
+    // A new sequence number for the same CP SEID is still refused.
+    let out = t.send(Pdu::session(
+        s + 1,
+        0,
+        Message::SessionEstablishmentRequest(establishment(0x31)),
+    ));
+    assert_eq!(cause_of(&sends(&out)[0]), Cause::RequestRejected as u8);
+}
+
+#[test]
+fn keep_policy_keeps_sessions_for_the_grace_period_and_a_restarted_smf_loses_them() {
+    let mut c = cfg();
+    c.failure_policy = FailurePolicy::Keep(5000);
+    let mut t = T::new();
+    t.n = Node::new(c, Restored::default(), 3_900_000_000, 0);
+    t.associate();
+    establish(&mut t, 7);
+    // Silent for three heartbeat attempts: failed, sessions kept.
+    let mut now = 0;
+    while !t.n.peers()[0].2 && now < 10_000 {
+        now += 100;
+        t.n.tick(now, &mut Vec::new());
+    }
+    assert!(t.n.peers()[0].2, "declared failed");
+    assert_eq!(t.n.session_count(), 1, "kept during the grace period");
+    assert_eq!(t.n.stats.peers_failed, 1);
+    // It answers again: no longer failed.
+    let mut out = Vec::new();
+    t.n.datagram(
+        now,
+        t.smf,
+        &Pdu::node(
+            900,
+            Message::HeartbeatRequest(HeartbeatRequest {
+                recovery_time_stamp: RecoveryTimeStamp(1),
+                source_ip_address: None,
+            }),
+        )
+        .to_bytes(),
+        &mut out,
+    );
+    assert!(!t.n.peers()[0].2);
+    // Our next heartbeat is answered with a new recovery time stamp: the
+    // SMF restarted, its sessions are gone.
+    let mut out = Vec::new();
+    now += 1000;
+    t.n.tick(now, &mut out);
+    let hb = sends(&out)
+        .into_iter()
+        .find(|p| matches!(p.msg, Message::HeartbeatRequest(_)))
+        .expect("heartbeat");
+    let mut out = Vec::new();
+    t.n.datagram(
+        now,
+        t.smf,
+        &Pdu::node(
+            hb.seq,
+            Message::HeartbeatResponse(HeartbeatResponse {
+                recovery_time_stamp: RecoveryTimeStamp(2),
+            }),
+        )
+        .to_bytes(),
+        &mut out,
+    );
+    assert_eq!(t.n.session_count(), 0);
+    assert!(dp(&out)
+        .iter()
+        .any(|c| matches!(c, Command::SessionDelete { .. })));
+    assert_eq!(t.n.peers().len(), 1, "the association stays");
+}
+
+#[test]
+fn ue_pool_causes() {
+    // A pool of two addresses for "internet", none for "ims".
+    let mut c = cfg();
+    c.pools[0].ipv4 = Some("198.19.0.0/30".parse().unwrap());
+    let mut t = T::new();
+    t.n = Node::new(c, Restored::default(), 3_900_000_000, 0);
+    t.associate();
+    let mut causes = Vec::new();
+    for cp in 0..3u64 {
+        let s = t.next();
+        let out = t.send(Pdu::session(
+            s,
+            0,
+            Message::SessionEstablishmentRequest(establishment(300 + cp)),
+        ));
+        let out = if dp(&out).is_empty() {
+            out
+        } else {
+            t.ack_all(&out, vec![])
+        };
+        causes.push(cause_of(&sends(&out)[0]));
+    }
+    assert_eq!(
+        causes,
+        vec![1, 1, Cause::AllDynamicAddressesAreOccupied as u8]
+    );
+    let mut e = establishment(400);
+    e.create_pdr[0].pdi.network_instance = Some(NetworkInstance::encoded("ims"));
+    e.create_pdr[2].pdi.network_instance = Some(NetworkInstance::encoded("ims"));
+    let s = t.next();
+    let out = t.send(Pdu::session(s, 0, Message::SessionEstablishmentRequest(e)));
+    let Message::SessionEstablishmentResponse(r) = &sends(&out)[0].msg else {
+        panic!()
+    };
+    assert_eq!(r.cause.0, Cause::RuleCreationModificationFailure as u8);
+    assert_eq!(r.failed_rule_id.map(|f| f.rule_type), Some(0), "a PDR");
+}
+
+#[test]
+fn the_dnn_chooses_the_pool_when_the_pdi_names_no_network_instance() {
+    let mut c = cfg();
+    c.pools.push(upf_config::UePool {
+        network_instance: None,
+        dnn: Some("ims".into()),
+        ipv4: Some("198.20.0.0/24".parse().unwrap()),
+        ipv6: None,
+        ipv6_prefix_len: 64,
+    });
+    let mut t = T::new();
+    t.n = Node::new(c, Restored::default(), 3_900_000_000, 0);
+    t.associate();
+    let mut e = establishment(500);
+    e.create_pdr[0].pdi.network_instance = None;
+    e.create_pdr[2].pdi.network_instance = None;
+    e.apn_dnn = Some(NetworkInstance::encoded("ims"));
+    let s = t.next();
+    let out = t.send(Pdu::session(s, 0, Message::SessionEstablishmentRequest(e)));
+    let out = t.ack_all(&out, vec![]);
+    let Message::SessionEstablishmentResponse(r) = &sends(&out)[0].msg else {
+        panic!()
+    };
+    let ue = r
+        .created_pdr
+        .iter()
+        .find_map(|c| c.ue_ip_address.first().and_then(|u| u.ipv4))
+        .unwrap();
+    assert!(ue.octets()[..3] == [198, 20, 0], "{ue} from the DNN's pool");
+}
+
+#[test]
+fn streamed_resync_never_overrides_a_modification_sent_meanwhile() {
+    let mut t = T::new();
+    t.associate();
+    let (a, _, _) = establish(&mut t, 0x71);
+    let (b, _, _) = establish(&mut t, 0x72);
+    let mut out = Vec::new();
+    t.n.resync_start(&mut out);
+    // A modification of session b goes to the dataplane during the resync.
+    let s = t.next();
+    let m = t.send(Pdu::session(
+        s,
+        b,
+        Message::SessionModificationRequest(SessionModificationRequest {
+            update_far: vec![UpdateFar {
+                far_id: FarId(2),
+                apply_action: Some(ApplyAction(0x01)),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+    ));
+    assert!(matches!(dp(&m)[0], Command::SessionPut { ref rules, .. } if rules.seid == b));
+    let mut rest = Vec::new();
+    assert!(t.n.resync_step(1000, &mut rest));
+    let puts: Vec<u64> = dp(&rest)
+        .iter()
+        .filter_map(|c| match c {
+            Command::SessionPut { rules, .. } => Some(rules.seid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        puts,
+        vec![a],
+        "b's old rules are not pushed over its modification"
+    );
+    assert!(matches!(dp(&rest).last(), Some(Command::SyncEnd { .. })));
 }

@@ -1,0 +1,168 @@
+//! `rule_latency`: the time from a rule change to the dataplane worker
+//! applying it. Attaches to a running dataplane's control channel (the
+//! tools slot), installs one session and changes its rules `--count`
+//! times, timing each SessionPut to its Ack; the dataplane sends the Ack
+//! after the owning worker swapped the rules in, so the round trip bounds
+//! the one-way time from above. (Over-the-wire PFCP load is perf/smfsim's.)
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use hdrhistogram::Histogram;
+
+#[derive(Parser)]
+struct Cli {
+    /// The dataplane's run directory.
+    #[arg(long)]
+    run_dir: PathBuf,
+    /// Changes to time.
+    #[arg(long, default_value_t = 20_000)]
+    count: u64,
+    /// Pause between changes, µs.
+    #[arg(long, default_value_t = 100)]
+    pause_us: u64,
+}
+
+fn rules(run_dir: &std::path::Path, count: u64, pause_us: u64) {
+    use upf_rules::*;
+    let mut c = upf_ctrl::ClientEnd::attach(run_dir, upf_ctrl::SLOT_TOOLS).expect("attach");
+    let ue = Ipv4Addr::new(10, 255, 255, 1);
+    let mk = |teid: u32| SessionRules {
+        seid: 0xfeed_0000_0000_0001,
+        pdrs: vec![
+            Pdr {
+                id: 1,
+                precedence: 100,
+                pdi: Pdi {
+                    source_interface: Some(Interface::Access),
+                    local_fteid: Some(LocalFteid {
+                        teid: 0x0fff_fff1,
+                        ipv4: Some(Ipv4Addr::new(198, 18, 3, 2)),
+                        ipv6: None,
+                    }),
+                    ue_ip: Some(UeIp {
+                        ipv4: Some(ue),
+                        ipv6: None,
+                        is_destination: false,
+                    }),
+                    ..Default::default()
+                },
+                outer_header_removal: Some(OuterHeaderRemoval::GtpuUdpIp),
+                far_id: Some(1),
+                urr_ids: vec![1],
+                qer_ids: vec![1],
+            },
+            Pdr {
+                id: 2,
+                precedence: 100,
+                pdi: Pdi {
+                    source_interface: Some(Interface::Core),
+                    ue_ip: Some(UeIp {
+                        ipv4: Some(ue),
+                        ipv6: None,
+                        is_destination: true,
+                    }),
+                    ..Default::default()
+                },
+                outer_header_removal: None,
+                far_id: Some(2),
+                urr_ids: vec![1],
+                qer_ids: vec![1],
+            },
+        ],
+        fars: vec![
+            Far {
+                id: 1,
+                apply_action: ApplyAction(ApplyAction::FORW),
+                forwarding: Some(ForwardingParameters {
+                    destination_interface: Interface::Core,
+                    network_instance: None,
+                    outer_header_creation: None,
+                    transport_level_marking: None,
+                    forwarding_policy: None,
+                    send_end_marker: false,
+                }),
+                ..Default::default()
+            },
+            Far {
+                id: 2,
+                apply_action: ApplyAction(ApplyAction::FORW),
+                forwarding: Some(ForwardingParameters {
+                    destination_interface: Interface::Access,
+                    network_instance: None,
+                    outer_header_creation: Some(OuterHeaderCreation {
+                        kind: OuterHeaderKind::GtpuUdpIpv4,
+                        teid,
+                        ipv4: Some(Ipv4Addr::new(198, 18, 3, 1)),
+                        ipv6: None,
+                        port: None,
+                    }),
+                    transport_level_marking: None,
+                    forwarding_policy: None,
+                    send_end_marker: false,
+                }),
+                ..Default::default()
+            },
+        ],
+        qers: vec![Qer {
+            id: 1,
+            qfi: Some(9),
+            ..Default::default()
+        }],
+        urrs: vec![Urr {
+            id: 1,
+            method: MeasurementMethod {
+                volume: true,
+                duration: false,
+                event: false,
+            },
+            ..Default::default()
+        }],
+        bar: None,
+    };
+    let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).expect("histogram");
+    for i in 0..count + 100 {
+        let cmd = upf_ctrl::Command::SessionPut {
+            req: i + 1,
+            rules: mk(0x1000 + (i as u32 & 0xff)),
+        };
+        let t0 = Instant::now();
+        let ack = c
+            .request(&cmd, Duration::from_secs(5), |_| {})
+            .expect("control channel");
+        let us = t0.elapsed().as_nanos() as u64 / 1000;
+        match ack {
+            Some(Ok(_)) => {}
+            other => panic!("rule change {i}: {other:?}"),
+        }
+        if i >= 100 {
+            let _ = h.record(us.max(1));
+        }
+        if pause_us > 0 {
+            std::thread::sleep(Duration::from_micros(pause_us));
+        }
+    }
+    let _ = c.request(
+        &upf_ctrl::Command::SessionDelete {
+            req: u64::MAX - 1,
+            seid: 0xfeed_0000_0000_0001,
+        },
+        Duration::from_secs(5),
+        |_| {},
+    );
+    println!(
+        "{count} rule changes, command to worker Ack µs: p50 {} p90 {} p99 {} p99.9 {} max {}",
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.9),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max()
+    );
+}
+
+fn main() {
+    let c = Cli::parse();
+    rules(&c.run_dir, c.count, c.pause_us);
+}
