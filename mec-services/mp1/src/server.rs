@@ -84,6 +84,7 @@ pub struct Sidecar {
     /// The logic (for tests and metrics).
     pub core: Arc<Core>,
     stop: watch::Sender<bool>,
+    listeners: Vec<tokio::task::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     _link: Option<LinkThread>,
     _metrics: Option<upf_observe::MetricsServer>,
@@ -92,7 +93,7 @@ pub struct Sidecar {
 impl Drop for Sidecar {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        for t in &self.tasks {
+        for t in self.listeners.iter().chain(&self.tasks) {
             t.abort();
         }
     }
@@ -102,6 +103,14 @@ impl Sidecar {
     /// Stops the listeners and waits for their tasks.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
+        // Listeners stop by themselves, closing their connections (so no
+        // request task holds the store any more when this returns).
+        for mut t in self.listeners.drain(..) {
+            if tokio::time::timeout(Duration::from_secs(3), &mut t).await.is_err() {
+                t.abort();
+                let _ = t.await;
+            }
+        }
         for t in self.tasks.drain(..) {
             t.abort();
             let _ = t.await;
@@ -239,11 +248,12 @@ pub async fn start(cfg: &Config, opts: StartOptions) -> Result<Sidecar, StartErr
     };
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
+    let mut listeners = Vec::new();
     let router = api::router(Api {
         core: core.clone(),
         https,
     });
-    tasks.push(tokio::spawn(accept_loop(
+    listeners.push(tokio::spawn(accept_loop(
         listener,
         router,
         tls,
@@ -258,7 +268,7 @@ pub async fn start(cfg: &Config, opts: StartOptions) -> Result<Sidecar, StartErr
             .map_err(|e| StartError::Bind(a, e))?;
         admin_addr = Some(l.local_addr().map_err(|e| StartError::Bind(a, e))?);
         let r = crate::admin::router(core.clone(), base.clone());
-        tasks.push(tokio::spawn(accept_loop(l, r, None, stop_rx.clone())));
+        listeners.push(tokio::spawn(accept_loop(l, r, None, stop_rx.clone())));
         info!(addr = ?admin_addr, "admin endpoint listening");
     }
     if let Store::Etcd(e) = &store {
@@ -284,6 +294,7 @@ pub async fn start(cfg: &Config, opts: StartOptions) -> Result<Sidecar, StartErr
         admin_addr,
         core,
         stop,
+        listeners,
         tasks,
         _link: link_thread,
         _metrics: metrics,
@@ -372,20 +383,31 @@ async fn accept_loop(
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // Connections live in this set, so that stopping ends them all and
+    // waits until they have let go of the router (and with it the store).
+    let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((tcp, _)) => {
-                    tokio::spawn(connection(tcp, router.clone(), tls.clone(), stop.clone()));
+                    conns.spawn(connection(tcp, router.clone(), tls.clone(), stop.clone()));
                 }
                 Err(e) => {
                     warn!(error = %e, "accept");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            _ = stop.changed() => return,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = stop.changed() => break,
         }
     }
+    // Open connections finish their request in flight (they watch `stop`
+    // too); whatever is still open after a moment is cut.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    conns.shutdown().await;
 }
 
 async fn connection(
