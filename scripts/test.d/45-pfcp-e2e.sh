@@ -3,7 +3,8 @@
 # namespaces, driven by scapy's PFCP implementation as the SMF with GTP-U
 # traffic built by scapy. Lifecycle, exact usage, buffering, causes,
 # retransmissions, quirks, reports (pfcp_e2e.py); kill -9 under traffic
-# (pfcp_restart.py); a flood at several times capacity (pfcp_flood.py); a
+# (pfcp_restart.py); a flood at several times capacity (pfcp_flood.py); the
+# graceful release on SIGTERM (pfcp_release.py); a
 # bounded fuzz run against the live N4 port (pfcp_fuzz_live.py).
 # Every script builds its own namespaces (names carry its pid) and removes
 # them, and is bounded by `timeout`. Budget: about 3 minutes.
@@ -22,6 +23,7 @@ run() {
 run 240 scripts/tests/pfcp_e2e.py
 run 120 scripts/tests/pfcp_restart.py
 run 120 scripts/tests/pfcp_flood.py
+run 60 scripts/tests/pfcp_release.py
 FUZZ_COUNT=${FUZZ_COUNT:-50000} FUZZ_SECONDS=${FUZZ_SECONDS:-60} run 150 scripts/tests/pfcp_fuzz_live.py
 if [ ${#failed[@]} -gt 0 ]; then
   printf 'failed: %s\n' "${failed[@]}"

@@ -365,6 +365,23 @@ pub enum Fsync {
     Never,
 }
 
+/// What pfcp-ctl does on SIGTERM.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ShutdownPolicy {
+    /// Flush the journal and exit: a restart resumes every association and
+    /// session with the same Recovery Time Stamp (upgrades, restarts).
+    #[default]
+    Keep,
+    /// Graceful release (taking the UPF out of service): ask every SMF to
+    /// release this UPF (Association Update Request with PARPS and a PFCP
+    /// Association Release Request, TS 29.244 6.2.7.3), refuse new sessions,
+    /// let the SMFs delete theirs (final usage reports in each Session
+    /// Deletion Response), and exit when they have released or after
+    /// `graceful_release_period`.
+    Release,
+}
+
 /// An SMF allowed to associate.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -409,6 +426,10 @@ pub struct PfcpConfig {
     pub admin_socket: PathBuf,
     /// SMFs allowed to associate; empty allows any (lab use only).
     pub peers: Vec<PeerConfig>,
+    /// What SIGTERM does.
+    pub shutdown: ShutdownPolicy,
+    /// How long a `release` shutdown waits for the SMFs.
+    pub graceful_release_period: Duration,
 }
 
 impl Default for PfcpConfig {
@@ -428,6 +449,8 @@ impl Default for PfcpConfig {
             max_request_rate: 0,
             admin_socket: PathBuf::from("pfcp.sock"),
             peers: Vec::new(),
+            shutdown: ShutdownPolicy::Keep,
+            graceful_release_period: Duration::from_secs(60),
         }
     }
 }

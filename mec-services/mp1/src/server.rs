@@ -106,7 +106,10 @@ impl Sidecar {
         // Listeners stop by themselves, closing their connections (so no
         // request task holds the store any more when this returns).
         for mut t in self.listeners.drain(..) {
-            if tokio::time::timeout(Duration::from_secs(3), &mut t).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(3), &mut t)
+                .await
+                .is_err()
+            {
                 t.abort();
                 let _ = t.await;
             }

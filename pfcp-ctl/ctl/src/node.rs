@@ -130,6 +130,8 @@ enum OutKind {
     Heartbeat(String),
     Report,
     NodeReport,
+    /// Association Update Request asking the SMF to release us.
+    Release,
 }
 
 struct Outgoing {
@@ -214,6 +216,8 @@ pub struct Node {
     refused_log: (u64, u64),
     /// The resync under way, if any.
     resyncing: Option<Resync>,
+    /// The end of the graceful release period, once a release has begun.
+    release_deadline: Option<u64>,
     /// Counters.
     pub stats: NodeStats,
 }
@@ -234,6 +238,25 @@ struct Delayed {
     due: u64,
     seid: u64,
     msg: Message,
+}
+
+/// PFCP Association Release Request (TS 29.244 8.2.77): SARR.
+const ASSOC_RELEASE_SARR: u8 = 0x01;
+/// PFCPAUReq-Flags (8.2.120): PFCP Association Release Preparation Start.
+const AU_PARPS: u8 = 0x01;
+
+/// A duration as a PFCP Timer value (TS 29.244 8.2.78, the GPRS Timer
+/// coding): unit in bits 8-6 (2 s, 1 min, 10 min, 1 h, 10 h), value in bits
+/// 5-1, rounded up to the next value the coding can express.
+pub fn timer_ie(ms: u64) -> u8 {
+    let secs = ms.div_ceil(1000);
+    for (unit, step) in [(0u8, 2u64), (1, 60), (2, 600), (3, 3600), (4, 36000)] {
+        let v = secs.div_ceil(step);
+        if v <= 31 {
+            return (unit << 5) | v as u8;
+        }
+    }
+    (4 << 5) | 31
 }
 
 /// PFCPSMReq-Flags (TS 29.244 8.2.31): drop buffered packets.
@@ -325,6 +348,7 @@ impl Node {
             in_flight: HashMap::new(),
             refused_log: (0, 0),
             resyncing: None,
+            release_deadline: None,
             stats: NodeStats::default(),
         }
     }
@@ -978,6 +1002,13 @@ impl Node {
             }
             return;
         }
+        if self.release_deadline.is_some() {
+            info!(%from, %node, "association refused: this UPF is being released");
+            if let Some(msg) = self.error_response(t, Cause::RequestRejected, None) {
+                self.respond(out, now, from, t, Pdu::node(seq, msg));
+            }
+            return;
+        }
         // Another address already holds this Node ID: only a configuration
         // entry naming the Node ID lets the SMF move; otherwise one peer could
         // take over (and purge) another's association.
@@ -1158,6 +1189,10 @@ impl Node {
                 Some(t::CREATE_FAR),
                 None,
             );
+        }
+        if self.release_deadline.is_some() {
+            // Release under way (PARPS sent): no new sessions here.
+            return reject(self, out, Cause::RequestRejected, None, None);
         }
         if let Some(up) = self.cp_get(peer, cp_seid) {
             // The request that created this session, retransmitted after our
@@ -1389,6 +1424,9 @@ impl Node {
                 }
             }
             (OutKind::NodeReport, _) => {}
+            (OutKind::Release, Message::AssociationUpdateResponse(r)) => {
+                info!(%from, cause = r.cause.0, "SMF answered the release request");
+            }
             _ => {}
         }
     }
@@ -1396,6 +1434,70 @@ impl Node {
     // ------------------------------------------------------------------
     // Dataplane events
     // ------------------------------------------------------------------
+
+    // ------------------------------------------------------------------
+    // Graceful release (TS 29.244 6.2.7.3 / 5.18): the UPF is going away
+    // ------------------------------------------------------------------
+
+    /// Starts a graceful release: every associated SMF gets an Association
+    /// Update Request with PARPS (stop establishing sessions here) and a
+    /// PFCP Association Release Request (SARR) with a Graceful Release
+    /// Period of `period_ms`; the SMF then deletes its sessions (each
+    /// Session Deletion Response carries the final usage reports) and
+    /// releases the association. Meanwhile new associations and
+    /// establishments are refused with "Request rejected"; everything else
+    /// (modifications, deletions, reports, heartbeats) goes on.
+    pub fn begin_release(&mut self, now: u64, period_ms: u64, out: &mut Vec<Out>) {
+        if self.release_deadline.is_some() {
+            return;
+        }
+        self.release_deadline = Some(now + period_ms);
+        let targets: Vec<SocketAddr> = self.assocs.values().map(|a| a.addr).collect();
+        info!(
+            smfs = targets.len(),
+            sessions = self.sessions.len(),
+            period_ms,
+            "graceful release: asking every SMF to release this UPF"
+        );
+        for to in targets {
+            let msg = Message::AssociationUpdateRequest(m::AssociationUpdateRequest {
+                node_id: self.cfg.node_id.clone(),
+                association_release_request: Some(i::AssociationReleaseRequest(ASSOC_RELEASE_SARR)),
+                graceful_release_period: Some(i::GracefulReleasePeriod(timer_ie(period_ms))),
+                pfcpau_req_flags: Some(i::PfcpauReqFlags(AU_PARPS)),
+                ..Default::default()
+            });
+            let seq = self.seq();
+            let pdu = Pdu::node(seq, msg);
+            let data = self.send(out, to, &pdu);
+            self.out_reqs.insert(
+                seq,
+                Outgoing {
+                    to,
+                    data,
+                    due: now + self.cfg.request_timeout_ms,
+                    tries: 0,
+                    kind: OutKind::Release,
+                },
+            );
+        }
+    }
+
+    /// True once [`Node::begin_release`] was called.
+    pub fn releasing(&self) -> bool {
+        self.release_deadline.is_some()
+    }
+
+    /// True when a release has begun and is over: every SMF has released
+    /// its association (sessions are deleted with it), or the graceful
+    /// release period has passed (what is left stays in the journal for
+    /// the next start).
+    pub fn release_done(&self, now: u64) -> bool {
+        match self.release_deadline {
+            Some(d) => (self.assocs.is_empty() && self.ops.is_empty()) || now >= d,
+            None => false,
+        }
+    }
 
     /// Handles an event from the dataplane.
     pub fn dp_event(&mut self, now: u64, ev: Event, out: &mut Vec<Out>) {

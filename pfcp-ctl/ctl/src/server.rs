@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use tracing::{debug, error, info, warn};
-use upf_config::{Config, Fsync, PeerFailurePolicy, Role};
+use upf_config::{Config, Fsync, PeerFailurePolicy, Role, ShutdownPolicy};
 use upf_ctrl::{ClientEnd, Command, DataplaneStatus, SLOT_PFCP};
 
 use crate::convert::NTP_UNIX_OFFSET;
@@ -635,7 +635,25 @@ pub fn run(
     let mut peers_seen = usize::MAX;
 
     let mut slowest = 0u64;
-    while !stop.load(Ordering::Relaxed) {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            match cfg.pfcp.shutdown {
+                ShutdownPolicy::Keep => break,
+                ShutdownPolicy::Release => {
+                    let now = sh.now();
+                    if !sh.node.releasing() {
+                        let period = cfg.pfcp.graceful_release_period.as_nanos_u64() / 1_000_000;
+                        sh.node.begin_release(now, period, &mut sh.out);
+                    } else if sh.node.release_done(now) {
+                        info!(
+                            sessions = sh.node.session_count(),
+                            "graceful release finished"
+                        );
+                        break;
+                    }
+                }
+            }
+        }
         let timeout = if sh.queued() == 0 && sh.node.pending_ops() == 0 && sh.held.is_empty() {
             Duration::from_millis(10)
         } else {

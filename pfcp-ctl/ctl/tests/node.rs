@@ -1375,3 +1375,134 @@ fn streamed_resync_never_overrides_a_modification_sent_meanwhile() {
     );
     assert!(matches!(dp(&rest).last(), Some(Command::SyncEnd { .. })));
 }
+
+#[test]
+fn graceful_release_asks_the_smf_and_ends_when_it_has_released() {
+    let mut t = T::new();
+    t.associate();
+    let (seid, _teid, _ue) = establish(&mut t, 0xd0);
+    assert!(!t.n.releasing() && !t.n.release_done(t.now));
+
+    let mut out = Vec::new();
+    t.n.begin_release(t.now, 60_000, &mut out);
+    let p = sends(&out);
+    assert_eq!(p.len(), 1);
+    let Message::AssociationUpdateRequest(r) = &p[0].msg else {
+        panic!("{p:?}")
+    };
+    assert_eq!(
+        r.association_release_request.map(|f| f.0),
+        Some(0x01),
+        "SARR"
+    );
+    assert_eq!(r.pfcpau_req_flags.map(|f| f.0), Some(0x01), "PARPS");
+    // 60 s as 30 x 2 s (TS 29.244 8.2.78: unit bits 8-6 = 000, value 30).
+    assert_eq!(r.graceful_release_period.map(|g| g.0), Some(30));
+    let rel_seq = p[0].seq;
+    // Unanswered, it is retransmitted.
+    t.now += 600;
+    let mut out = Vec::new();
+    t.n.tick(t.now, &mut out);
+    assert!(sends(&out)
+        .iter()
+        .any(|p| p.seq == rel_seq && matches!(p.msg, Message::AssociationUpdateRequest(_))));
+    let _ = t.send(Pdu::node(
+        rel_seq,
+        Message::AssociationUpdateResponse(AssociationUpdateResponse {
+            node_id: NodeId::Fqdn("smf.example".into()),
+            cause: CauseIe(1),
+            ..Default::default()
+        }),
+    ));
+
+    // No new sessions, no new associations; the existing session still works.
+    let s = t.next();
+    let out = t.send(Pdu::session(
+        s,
+        0,
+        Message::SessionEstablishmentRequest(establishment(0xd1)),
+    ));
+    assert!(dp(&out).is_empty());
+    assert_eq!(cause_of(&sends(&out)[0]), Cause::RequestRejected as u8);
+    let s = t.next();
+    let out = t.send(Pdu::session(
+        s,
+        seid,
+        Message::SessionModificationRequest(SessionModificationRequest {
+            query_urr: vec![QueryUrr { urr_id: UrrId(1) }],
+            ..Default::default()
+        }),
+    ));
+    assert_eq!(dp(&out).len(), 1, "modifications go on during the release");
+    let _ = t.ack_all(&out, vec![]);
+
+    // The SMF deletes its session (final usage) and releases.
+    let usage = DpUsage {
+        seid,
+        urr_id: 1,
+        seqn: 2,
+        trigger: DpTrig(DpTrig::TERMR),
+        volume: Some(VolumeMeasurement {
+            total_octets: 1000,
+            uplink_octets: 600,
+            downlink_octets: 400,
+            total_packets: 10,
+            uplink_packets: 6,
+            downlink_packets: 4,
+        }),
+        ..Default::default()
+    };
+    let s = t.next();
+    let out = t.send(Pdu::session(
+        s,
+        seid,
+        Message::SessionDeletionRequest(SessionDeletionRequest::default()),
+    ));
+    let out = t.ack_all(&out, vec![usage]);
+    let Message::SessionDeletionResponse(r) = &sends(&out)[0].msg else {
+        panic!()
+    };
+    assert_eq!(
+        r.usage_report[0].volume_measurement.unwrap().total,
+        Some(1000)
+    );
+    assert!(!t.n.release_done(t.now), "still associated");
+    let s = t.next();
+    let out = t.send(Pdu::node(
+        s,
+        Message::AssociationReleaseRequest(pfcp_codec::msg::AssociationReleaseRequest {
+            node_id: NodeId::Fqdn("smf.example".into()),
+        }),
+    ));
+    assert_eq!(cause_of(&sends(&out)[0]), 1);
+    assert!(t.n.release_done(t.now));
+}
+
+#[test]
+fn graceful_release_ends_with_the_period_when_the_smf_does_nothing() {
+    let mut t = T::new();
+    t.associate();
+    let _ = establish(&mut t, 0xe0);
+    let mut out = Vec::new();
+    t.n.begin_release(t.now, 10_000, &mut out);
+    // A second call changes nothing.
+    let mut again = Vec::new();
+    t.n.begin_release(t.now, 10_000, &mut again);
+    assert!(again.is_empty());
+    t.now += 9_999;
+    assert!(!t.n.release_done(t.now));
+    t.now += 1;
+    assert!(t.n.release_done(t.now));
+    assert_eq!(t.n.session_count(), 1, "kept for the next start");
+}
+
+#[test]
+fn timer_values_round_up_to_what_the_coding_expresses() {
+    use pfcp_ctl::node::timer_ie;
+    assert_eq!(timer_ie(0), 0);
+    assert_eq!(timer_ie(3_000), 2, "3 s -> 2 x 2 s");
+    assert_eq!(timer_ie(62_000), 31);
+    assert_eq!(timer_ie(63_000), (1 << 5) | 2, "-> 2 min");
+    assert_eq!(timer_ie(3_600_000), (2 << 5) | 6, "1 h -> 6 x 10 min");
+    assert_eq!(timer_ie(u64::MAX / 2), (4 << 5) | 31);
+}
