@@ -32,6 +32,37 @@ pub mod mt {
     pub const SESSION_DELETION_RESPONSE: u8 = 55;
     pub const SESSION_REPORT_REQUEST: u8 = 56;
     pub const SESSION_REPORT_RESPONSE: u8 = 57;
+
+    /// The message's name in snake case (metrics labels, logs), or
+    /// `"unknown"`.
+    pub fn name(t: u8) -> &'static str {
+        match t {
+            HEARTBEAT_REQUEST => "heartbeat_request",
+            HEARTBEAT_RESPONSE => "heartbeat_response",
+            PFD_MANAGEMENT_REQUEST => "pfd_management_request",
+            PFD_MANAGEMENT_RESPONSE => "pfd_management_response",
+            ASSOCIATION_SETUP_REQUEST => "association_setup_request",
+            ASSOCIATION_SETUP_RESPONSE => "association_setup_response",
+            ASSOCIATION_UPDATE_REQUEST => "association_update_request",
+            ASSOCIATION_UPDATE_RESPONSE => "association_update_response",
+            ASSOCIATION_RELEASE_REQUEST => "association_release_request",
+            ASSOCIATION_RELEASE_RESPONSE => "association_release_response",
+            VERSION_NOT_SUPPORTED_RESPONSE => "version_not_supported_response",
+            NODE_REPORT_REQUEST => "node_report_request",
+            NODE_REPORT_RESPONSE => "node_report_response",
+            SESSION_SET_DELETION_REQUEST => "session_set_deletion_request",
+            SESSION_SET_DELETION_RESPONSE => "session_set_deletion_response",
+            SESSION_ESTABLISHMENT_REQUEST => "session_establishment_request",
+            SESSION_ESTABLISHMENT_RESPONSE => "session_establishment_response",
+            SESSION_MODIFICATION_REQUEST => "session_modification_request",
+            SESSION_MODIFICATION_RESPONSE => "session_modification_response",
+            SESSION_DELETION_REQUEST => "session_deletion_request",
+            SESSION_DELETION_RESPONSE => "session_deletion_response",
+            SESSION_REPORT_REQUEST => "session_report_request",
+            SESSION_REPORT_RESPONSE => "session_report_response",
+            _ => "unknown",
+        }
+    }
 }
 
 ie_struct!(

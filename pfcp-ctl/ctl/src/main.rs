@@ -45,7 +45,7 @@ fn main() -> ExitCode {
 }
 
 fn msg_name(t: u8) -> String {
-    format!("{t}")
+    pfcp_codec::msg::mt::name(t).to_string()
 }
 
 fn run(path: &std::path::Path) -> ExitCode {
