@@ -410,10 +410,16 @@ fn every_message_type_has_a_distinct_name() {
         .filter(|t| pfcp_codec::msg::mt::name(*t) != "unknown")
         .collect();
     assert_eq!(known.len(), 23, "{known:?}");
-    let mut names: Vec<&str> = known.iter().map(|t| pfcp_codec::msg::mt::name(*t)).collect();
+    let mut names: Vec<&str> = known
+        .iter()
+        .map(|t| pfcp_codec::msg::mt::name(*t))
+        .collect();
     names.sort();
     names.dedup();
     assert_eq!(names.len(), 23);
-    assert_eq!(pfcp_codec::msg::mt::name(50), "session_establishment_request");
+    assert_eq!(
+        pfcp_codec::msg::mt::name(50),
+        "session_establishment_request"
+    );
     assert_eq!(pfcp_codec::msg::mt::name(99), "unknown");
 }
