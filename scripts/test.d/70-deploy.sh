@@ -16,9 +16,12 @@ for u in "$stage"/root/etc/systemd/system/*; do
 done
 systemd-analyze verify --man=no --recursive-errors=no "$stage"/units/*
 echo "deploy: systemd units verified"
-# The example configuration each unit checks before it starts.
-for b in upf-dataplane pfcp-ctl mec-services; do
-  "$stage/root/usr/local/bin/$b" check --config scripts/configs/dpdk-host.toml
+# Every example configuration passes every process's check (the one the
+# units start with included).
+for c in scripts/configs/*.toml; do
+  for b in upf-dataplane pfcp-ctl mec-services; do
+    "$stage/root/usr/local/bin/$b" check --config "$c"
+  done
 done
 # ...and refuse a broken one, naming the key (so ExecStartPre stops a bad start).
 sed 's/^workers = 4/workrs = 4/' scripts/configs/dpdk-host.toml > "$stage/bad.toml"
