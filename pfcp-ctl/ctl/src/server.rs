@@ -635,6 +635,7 @@ pub fn run(
     let mut peers_seen = usize::MAX;
 
     let mut slowest = 0u64;
+    let mut held_waits = 0u32;
     loop {
         if stop.load(Ordering::Relaxed) {
             match cfg.pfcp.shutdown {
@@ -644,12 +645,18 @@ pub fn run(
                     if !sh.node.releasing() {
                         let period = cfg.pfcp.graceful_release_period.as_nanos_u64() / 1_000_000;
                         sh.node.begin_release(now, period, &mut sh.out);
-                    } else if sh.node.release_done(now) {
+                    } else if sh.node.release_done(now)
+                        && (sh.held.is_empty() || held_waits >= HELD_WAIT_MAX)
+                    {
+                        // Answers waiting for the journal (the Association
+                        // Release Response among them) go out first.
                         info!(
                             sessions = sh.node.session_count(),
                             "graceful release finished"
                         );
                         break;
+                    } else if sh.node.release_done(now) {
+                        held_waits += 1;
                     }
                 }
             }
@@ -782,6 +789,10 @@ pub fn run(
     drop(notifier);
     Ok(())
 }
+
+/// Loop turns a finished release waits for held answers (each turn at
+/// most a poll timeout; the journal thread needs a few milliseconds).
+const HELD_WAIT_MAX: u32 = 500;
 
 fn bind_admin(path: &std::path::Path) -> io::Result<UnixListener> {
     if let Some(d) = path.parent() {
