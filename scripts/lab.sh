@@ -121,6 +121,9 @@ set +e
 pg_rc=${PIPESTATUS[0]}
 set -e
 [ -s "$out/pktgen.json" ] || fail "pktgen wrote no report (exit $pg_rc; see $out/pktgen.log)"
+# The Prometheus endpoints while the sessions are up (checked in the summary).
+$in_upf curl -sf http://127.0.0.1:9100/metrics >"$out/metrics-dataplane.txt" || true
+$in_upf curl -sf http://127.0.0.1:9101/metrics >"$out/metrics-pfcp.txt" || true
 
 step "local breakout to the MEC app (Mp1 traffic rule) and edge DNS (Mp1 DNS rule)"
 # Kernel addresses back for the scapy probes (the UPF resolves them by ARP).

@@ -67,6 +67,52 @@ row("UE DNS query cache.edge.lab, Mp1 DNS rule ACTIVE",
     ", ".join(f'{a["address"]} ttl {a["ttl"]}' for a in ans) or "no answer",
     any(a["address"] == "203.0.113.10" for a in ans), "(want the edge answer 203.0.113.10)")
 
+
+
+def metrics(name):
+    """Prometheus text exposition -> {(metric, frozenset(labels)): value}."""
+    got = {}
+    try:
+        with open(os.path.join(out, name)) as f:
+            for line in f:
+                if not line.strip() or line.startswith("#"):
+                    continue
+                key, _, val = line.rpartition(" ")
+                metric, _, rest = key.partition("{")
+                labels = frozenset(p.strip() for p in rest.rstrip("}").split(",") if p.strip())
+                got[(metric, labels)] = float(val)
+    except (OSError, ValueError):
+        pass
+    return got
+
+
+def msum(m, metric, **want):
+    w = {f'{k}="{v}"' for k, v in want.items()}
+    vals = [v for (n, l), v in m.items() if n == metric and w <= l]
+    return int(sum(vals)) if vals else None
+
+
+dpm = metrics("metrics-dataplane.txt")
+pfm = metrics("metrics-pfcp.txt")
+n_est = smf.get("established", 0)
+pdrs, urrs = msum(dpm, "upf_rules", kind="pdr"), msum(dpm, "upf_rules", kind="urr")
+row("dataplane metrics: sessions, PDRs, URRs installed",
+    f"{msum(dpm, 'upf_sessions')}, {pdrs}, {urrs}",
+    msum(dpm, "upf_sessions") == n_est and (pdrs or 0) >= 2 * n_est and (urrs or 0) >= n_est > 0,
+    "(one session each, at least 2 PDRs and 1 URR per session)")
+rx = msum(dpm, "upf_port_rx_packets_total") or 0
+tx_all = sum(d["tx"]["packets"] for d in pg.get("directions", []))
+cpp = [v for (n, _), v in dpm.items() if n == "upf_worker_cycles_per_packet"]
+row("dataplane metrics: packets received, cycles per packet",
+    f"{rx:,.0f} received (pktgen sent {tx_all:,}), cycles/packet " + ", ".join(f"{v:,.0f}" for v in cpp),
+    rx >= tx_all > 0 and bool(cpp) and all(v > 0 for v in cpp),
+    "(every pktgen packet counted; a cycle figure per worker)")
+est_rx = msum(pfm, "pfcp_messages_received_total", type="session_establishment_request")
+row("pfcp-ctl metrics: establishment requests, sessions",
+    f"{est_rx}, {msum(pfm, 'pfcp_sessions')}",
+    est_rx is not None and est_rx >= n_est and msum(pfm, "pfcp_sessions") == n_est,
+    "(every request counted by type; the sessions up)")
+
 fin = smf.get("usage_final", {})
 per = smf.get("usage_periodic", {})
 sent = {d["dir"]: d["tx"]["packets"] + d["tx"].get("warmup_packets", 0) for d in pg.get("directions", [])}

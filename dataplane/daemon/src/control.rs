@@ -47,6 +47,8 @@ pub struct ControlStats {
     pub sessions: u64,
     /// Sessions per worker.
     pub sessions_per_worker: Vec<u64>,
+    /// Session rules installed, by kind.
+    pub rules: RuleCounts,
     /// Active steering rules.
     pub steering_rules: u64,
     /// Active DNS rules.
@@ -80,6 +82,50 @@ struct Sess {
     owner: u32,
     redirects: Vec<(u32, LookupKey)>,
     tunnels: Vec<(IpAddr, u32)>,
+    rules: RuleCounts,
+}
+
+/// Rules installed, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleCounts {
+    /// Packet detection rules.
+    pub pdr: u64,
+    /// Forwarding action rules.
+    pub far: u64,
+    /// QoS enforcement rules.
+    pub qer: u64,
+    /// Usage reporting rules.
+    pub urr: u64,
+    /// Buffering action rules.
+    pub bar: u64,
+}
+
+impl RuleCounts {
+    fn of(r: &SessionRules) -> Self {
+        RuleCounts {
+            pdr: r.pdrs.len() as u64,
+            far: r.fars.len() as u64,
+            qer: r.qers.len() as u64,
+            urr: r.urrs.len() as u64,
+            bar: u64::from(r.bar.is_some()),
+        }
+    }
+
+    fn add(&mut self, o: &RuleCounts) {
+        self.pdr += o.pdr;
+        self.far += o.far;
+        self.qer += o.qer;
+        self.urr += o.urr;
+        self.bar += o.bar;
+    }
+
+    fn sub(&mut self, o: &RuleCounts) {
+        self.pdr = self.pdr.saturating_sub(o.pdr);
+        self.far = self.far.saturating_sub(o.far);
+        self.qer = self.qer.saturating_sub(o.qer);
+        self.urr = self.urr.saturating_sub(o.urr);
+        self.bar = self.bar.saturating_sub(o.bar);
+    }
 }
 
 struct Pending {
@@ -542,8 +588,11 @@ impl<B: PacketBuf> Control<B> {
             }
         }
         let tunnels = tunnels_of(&rules);
+        let counts = RuleCounts::of(&rules);
+        self.local.rules.add(&counts);
         // Replace the old placement.
         if let Some(old) = self.sessions.remove(&seid) {
+            self.local.rules.sub(&old.rules);
             for (w, k) in &old.redirects {
                 if !redirects.contains(&(*w, *k)) {
                     self.push_update(
@@ -594,6 +643,7 @@ impl<B: PacketBuf> Control<B> {
                 owner,
                 redirects,
                 tunnels,
+                rules: counts,
             },
         );
         let r = self.new_req();
@@ -634,6 +684,7 @@ impl<B: PacketBuf> Control<B> {
             );
         }
         self.unref_tunnels(seid, &s.tunnels);
+        self.local.rules.sub(&s.rules);
         if let Some(c) = self.local.sessions_per_worker.get_mut(s.owner as usize) {
             *c = c.saturating_sub(1);
         }

@@ -84,8 +84,9 @@ fn run(path: &std::path::Path) -> ExitCode {
         let ctl = dp.control.clone();
         let names = dp.port_names.clone();
         let ports = dp.port_status.clone();
+        let mhz = cpu_mhz();
         reg.register(Box::new(move |e| {
-            collect(e, &snaps, &ctl, &names);
+            collect(e, &snaps, &ctl, &names, mhz);
             if let Some(f) = &ports {
                 upf_dataplane::metrics::port_status(e, &f());
             }
@@ -106,11 +107,29 @@ fn run(path: &std::path::Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The CPU clock in MHz as the kernel reports it (`cpu MHz` of the first
+/// CPU in /proc/cpuinfo), read once at start: it turns busy time into
+/// cycles without reading the time stamp counter on the hot path.
+fn cpu_mhz() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    parse_cpu_mhz(&text)
+}
+
+fn parse_cpu_mhz(cpuinfo: &str) -> Option<f64> {
+    cpuinfo
+        .lines()
+        .find(|l| l.starts_with("cpu MHz"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| *v > 0.0)
+}
+
 fn collect(
     e: &mut upf_observe::Exposition,
     snaps: &[Arc<std::sync::Mutex<upf_dataplane::WorkerSnapshot>>],
     ctl: &Arc<std::sync::Mutex<upf_dataplane::ControlStats>>,
     names: &[String],
+    cpu_mhz: Option<f64>,
 ) {
     for (w, s) in snaps.iter().enumerate() {
         let Ok(s) = s.lock() else { continue };
@@ -249,9 +268,31 @@ fn collect(
             &l,
             npp,
         );
+        if let Some(mhz) = cpu_mhz {
+            e.gauge(
+                "upf_worker_cycles_per_packet",
+                "Average busy CPU cycles per packet (busy nanoseconds times the clock the kernel reported at start)",
+                &l,
+                (npp * mhz / 1000.0).round(),
+            );
+        }
     }
     if let Ok(c) = ctl.lock() {
         e.gauge("upf_sessions", "Sessions installed", &[], c.sessions as f64);
+        for (kind, n) in [
+            ("pdr", c.rules.pdr),
+            ("far", c.rules.far),
+            ("qer", c.rules.qer),
+            ("urr", c.rules.urr),
+            ("bar", c.rules.bar),
+        ] {
+            e.gauge(
+                "upf_rules",
+                "Session rules installed, by kind",
+                &[("kind", kind)],
+                n as f64,
+            );
+        }
         e.gauge(
             "upf_steering_rules",
             "Active MEC steering rules",
@@ -309,5 +350,19 @@ fn collect(
                 if p.up { 1.0 } else { 0.0 },
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cpu_mhz;
+
+    #[test]
+    fn cpu_clock_from_cpuinfo() {
+        let t = "processor\t: 0\nmodel name\t: X\ncpu MHz\t\t: 2994.372\ncache size\t: 512 KB\n";
+        assert_eq!(parse_cpu_mhz(t), Some(2994.372));
+        assert_eq!(parse_cpu_mhz("processor\t: 0\n"), None);
+        assert_eq!(parse_cpu_mhz("cpu MHz\t: zero\n"), None);
+        assert_eq!(parse_cpu_mhz("cpu MHz\t: 0\n"), None);
     }
 }
