@@ -10,9 +10,10 @@ use upf_config::Config;
 use upf_ctrl::{ClientEnd, Command, SLOT_PFCP};
 use upf_dataplane::Dataplane;
 use upf_rules::*;
+use upf_testkit::packets::{gpdu as gtp, udp4 as inner, BasicSession};
 use upf_testkit::Lab;
 use upf_wire::gtpu::{Header, PduSessionInfo};
-use upf_wire::{ipv4, udp};
+use upf_wire::ipv4;
 
 const UE: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 5);
 const GNB: Ipv4Addr = Ipv4Addr::new(198, 18, 3, 1);
@@ -50,142 +51,18 @@ network_instances = ["internet"]
 }
 
 fn rules(seid: u64, ul_teid: u32, dl_teid: u32) -> SessionRules {
-    SessionRules {
+    BasicSession {
         seid,
-        pdrs: vec![
-            Pdr {
-                id: 1,
-                precedence: 100,
-                pdi: Pdi {
-                    source_interface: Some(Interface::Access),
-                    local_fteid: Some(LocalFteid {
-                        teid: ul_teid,
-                        ipv4: Some(UPF_N3),
-                        ipv6: None,
-                    }),
-                    ue_ip: Some(UeIp {
-                        ipv4: Some(UE),
-                        ipv6: None,
-                        is_destination: false,
-                    }),
-                    ..Default::default()
-                },
-                outer_header_removal: Some(OuterHeaderRemoval::GtpuUdpIp),
-                far_id: Some(1),
-                urr_ids: vec![1],
-                qer_ids: vec![1],
-            },
-            Pdr {
-                id: 2,
-                precedence: 100,
-                pdi: Pdi {
-                    source_interface: Some(Interface::Core),
-                    ue_ip: Some(UeIp {
-                        ipv4: Some(UE),
-                        ipv6: None,
-                        is_destination: true,
-                    }),
-                    ..Default::default()
-                },
-                outer_header_removal: None,
-                far_id: Some(2),
-                urr_ids: vec![1],
-                qer_ids: vec![1],
-            },
-        ],
-        fars: vec![
-            Far {
-                id: 1,
-                apply_action: ApplyAction(ApplyAction::FORW),
-                forwarding: Some(ForwardingParameters {
-                    destination_interface: Interface::Core,
-                    network_instance: Some("internet".into()),
-                    outer_header_creation: None,
-                    transport_level_marking: None,
-                    forwarding_policy: None,
-                    send_end_marker: false,
-                }),
-                ..Default::default()
-            },
-            Far {
-                id: 2,
-                apply_action: ApplyAction(ApplyAction::FORW),
-                forwarding: Some(ForwardingParameters {
-                    destination_interface: Interface::Access,
-                    network_instance: None,
-                    outer_header_creation: Some(OuterHeaderCreation {
-                        kind: OuterHeaderKind::GtpuUdpIpv4,
-                        teid: dl_teid,
-                        ipv4: Some(GNB),
-                        ipv6: None,
-                        port: None,
-                    }),
-                    transport_level_marking: None,
-                    forwarding_policy: None,
-                    send_end_marker: false,
-                }),
-                ..Default::default()
-            },
-        ],
-        qers: vec![Qer {
-            id: 1,
-            qfi: Some(5),
-            ..Default::default()
-        }],
-        urrs: vec![Urr {
-            id: 1,
-            method: MeasurementMethod {
-                volume: true,
-                duration: false,
-                event: false,
-            },
-            ..Default::default()
-        }],
-        bar: None,
+        ue: UE,
+        upf_n3: UPF_N3,
+        gnb: GNB,
+        ul_teid,
+        dl_teid,
+        qfi: 5,
+        network_instance: Some("internet"),
+        counted: true,
     }
-}
-
-/// An inner IPv4/UDP packet with a valid checksum.
-fn inner(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let total = 28 + payload.len();
-    let mut p = vec![0u8; total];
-    ipv4::Ipv4Repr {
-        src,
-        dst,
-        protocol: ipv4::PROTO_UDP,
-        ttl: 64,
-        tos: 0,
-        ident: 7,
-        dont_frag: false,
-        more_frags: false,
-        frag_offset: 0,
-        header_len: 20,
-        total_len: total,
-    }
-    .emit(&mut p)
-    .unwrap();
-    udp::UdpRepr {
-        src_port: sport,
-        dst_port: dport,
-        len: 8 + payload.len(),
-        checksum: 0,
-    }
-    .emit(&mut p[20..])
-    .unwrap();
-    p[28..].copy_from_slice(payload);
-    udp::fill_checksum_v4(&mut p[20..], src, dst).unwrap();
-    p
-}
-
-fn gtp(teid: u32, qfi: u8, inner: &[u8]) -> Vec<u8> {
-    let h = upf_wire::gtpu::HeaderRepr {
-        pdu_session: Some(PduSessionInfo::Uplink { qfi }),
-        ..upf_wire::gtpu::HeaderRepr::gpdu(teid)
-    };
-    let mut b = vec![0u8; h.header_len() + inner.len()];
-    let hl = h.emit(&mut b, inner.len()).unwrap();
-    b[hl..].copy_from_slice(inner);
-    b
+    .rules()
 }
 
 #[test]

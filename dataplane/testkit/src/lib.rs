@@ -9,6 +9,8 @@
 //! or be linked into a product binary (dev-dependency only).
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod packets;
+
 use std::os::fd::AsRawFd;
 use std::process::{Command, Output, Stdio};
 

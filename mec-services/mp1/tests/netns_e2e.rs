@@ -29,9 +29,10 @@ use serde_json::json;
 use upf_ctrl::{ClientEnd, Command, SLOT_PFCP};
 use upf_dataplane::Dataplane;
 use upf_rules::*;
+use upf_testkit::packets::{gpdu, udp4, BasicSession};
 use upf_testkit::Lab;
-use upf_wire::gtpu::{Header, PduSessionInfo};
-use upf_wire::{ipv4, udp};
+use upf_wire::gtpu::Header;
+use upf_wire::ipv4;
 
 const UE: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 5);
 const GNB: Ipv4Addr = Ipv4Addr::new(198, 18, 3, 1);
@@ -100,129 +101,26 @@ const DESCRIPTOR_E2E: &str = r#"{
    "ipAddress": "198.18.9.50", "ttl": 30, "state": "INACTIVE"}]}"#;
 
 fn session() -> SessionRules {
-    SessionRules {
+    BasicSession {
         seid: 0xe2e,
-        pdrs: vec![
-            Pdr {
-                id: 1,
-                precedence: 100,
-                pdi: Pdi {
-                    source_interface: Some(Interface::Access),
-                    local_fteid: Some(LocalFteid {
-                        teid: 0x1001,
-                        ipv4: Some(UPF_N3),
-                        ipv6: None,
-                    }),
-                    ue_ip: Some(UeIp {
-                        ipv4: Some(UE),
-                        ipv6: None,
-                        is_destination: false,
-                    }),
-                    ..Default::default()
-                },
-                outer_header_removal: Some(OuterHeaderRemoval::GtpuUdpIp),
-                far_id: Some(1),
-                urr_ids: vec![],
-                qer_ids: vec![],
-            },
-            Pdr {
-                id: 2,
-                precedence: 100,
-                pdi: Pdi {
-                    source_interface: Some(Interface::Core),
-                    ue_ip: Some(UeIp {
-                        ipv4: Some(UE),
-                        ipv6: None,
-                        is_destination: true,
-                    }),
-                    ..Default::default()
-                },
-                outer_header_removal: None,
-                far_id: Some(2),
-                urr_ids: vec![],
-                qer_ids: vec![],
-            },
-        ],
-        fars: vec![
-            Far {
-                id: 1,
-                apply_action: ApplyAction(ApplyAction::FORW),
-                forwarding: Some(ForwardingParameters {
-                    destination_interface: Interface::Core,
-                    network_instance: Some("internet".into()),
-                    outer_header_creation: None,
-                    transport_level_marking: None,
-                    forwarding_policy: None,
-                    send_end_marker: false,
-                }),
-                ..Default::default()
-            },
-            Far {
-                id: 2,
-                apply_action: ApplyAction(ApplyAction::FORW),
-                forwarding: Some(ForwardingParameters {
-                    destination_interface: Interface::Access,
-                    network_instance: None,
-                    outer_header_creation: Some(OuterHeaderCreation {
-                        kind: OuterHeaderKind::GtpuUdpIpv4,
-                        teid: 0x2002,
-                        ipv4: Some(GNB),
-                        ipv6: None,
-                        port: None,
-                    }),
-                    transport_level_marking: None,
-                    forwarding_policy: None,
-                    send_end_marker: false,
-                }),
-                ..Default::default()
-            },
-        ],
-        qers: vec![],
-        urrs: vec![],
-        bar: None,
+        ue: UE,
+        upf_n3: UPF_N3,
+        gnb: GNB,
+        ul_teid: 0x1001,
+        dl_teid: 0x2002,
+        qfi: 9,
+        network_instance: Some("internet"),
+        counted: false,
     }
+    .rules()
 }
 
 fn inner(dst: Ipv4Addr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let total = 28 + payload.len();
-    let mut p = vec![0u8; total];
-    ipv4::Ipv4Repr {
-        src: UE,
-        dst,
-        protocol: ipv4::PROTO_UDP,
-        ttl: 64,
-        tos: 0,
-        ident: 9,
-        dont_frag: false,
-        more_frags: false,
-        frag_offset: 0,
-        header_len: 20,
-        total_len: total,
-    }
-    .emit(&mut p)
-    .unwrap();
-    udp::UdpRepr {
-        src_port: sport,
-        dst_port: dport,
-        len: 8 + payload.len(),
-        checksum: 0,
-    }
-    .emit(&mut p[20..])
-    .unwrap();
-    p[28..].copy_from_slice(payload);
-    udp::fill_checksum_v4(&mut p[20..], UE, dst).unwrap();
-    p
+    udp4(UE, dst, sport, dport, payload)
 }
 
 fn gtp(inner: &[u8]) -> Vec<u8> {
-    let h = upf_wire::gtpu::HeaderRepr {
-        pdu_session: Some(PduSessionInfo::Uplink { qfi: 9 }),
-        ..upf_wire::gtpu::HeaderRepr::gpdu(0x1001)
-    };
-    let mut b = vec![0u8; h.header_len() + inner.len()];
-    let hl = h.emit(&mut b, inner.len()).unwrap();
-    b[hl..].copy_from_slice(inner);
-    b
+    gpdu(0x1001, 9, inner)
 }
 
 fn bound(lab: &Lab, ns: &str, addr: &str) -> UdpSocket {

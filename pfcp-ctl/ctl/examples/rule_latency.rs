@@ -26,101 +26,21 @@ struct Cli {
 }
 
 fn rules(run_dir: &std::path::Path, count: u64, pause_us: u64) {
-    use upf_rules::*;
     let mut c = upf_ctrl::ClientEnd::attach(run_dir, upf_ctrl::SLOT_TOOLS).expect("attach");
     let ue = Ipv4Addr::new(10, 255, 255, 1);
-    let mk = |teid: u32| SessionRules {
-        seid: 0xfeed_0000_0000_0001,
-        pdrs: vec![
-            Pdr {
-                id: 1,
-                precedence: 100,
-                pdi: Pdi {
-                    source_interface: Some(Interface::Access),
-                    local_fteid: Some(LocalFteid {
-                        teid: 0x0fff_fff1,
-                        ipv4: Some(Ipv4Addr::new(198, 18, 3, 2)),
-                        ipv6: None,
-                    }),
-                    ue_ip: Some(UeIp {
-                        ipv4: Some(ue),
-                        ipv6: None,
-                        is_destination: false,
-                    }),
-                    ..Default::default()
-                },
-                outer_header_removal: Some(OuterHeaderRemoval::GtpuUdpIp),
-                far_id: Some(1),
-                urr_ids: vec![1],
-                qer_ids: vec![1],
-            },
-            Pdr {
-                id: 2,
-                precedence: 100,
-                pdi: Pdi {
-                    source_interface: Some(Interface::Core),
-                    ue_ip: Some(UeIp {
-                        ipv4: Some(ue),
-                        ipv6: None,
-                        is_destination: true,
-                    }),
-                    ..Default::default()
-                },
-                outer_header_removal: None,
-                far_id: Some(2),
-                urr_ids: vec![1],
-                qer_ids: vec![1],
-            },
-        ],
-        fars: vec![
-            Far {
-                id: 1,
-                apply_action: ApplyAction(ApplyAction::FORW),
-                forwarding: Some(ForwardingParameters {
-                    destination_interface: Interface::Core,
-                    network_instance: None,
-                    outer_header_creation: None,
-                    transport_level_marking: None,
-                    forwarding_policy: None,
-                    send_end_marker: false,
-                }),
-                ..Default::default()
-            },
-            Far {
-                id: 2,
-                apply_action: ApplyAction(ApplyAction::FORW),
-                forwarding: Some(ForwardingParameters {
-                    destination_interface: Interface::Access,
-                    network_instance: None,
-                    outer_header_creation: Some(OuterHeaderCreation {
-                        kind: OuterHeaderKind::GtpuUdpIpv4,
-                        teid,
-                        ipv4: Some(Ipv4Addr::new(198, 18, 3, 1)),
-                        ipv6: None,
-                        port: None,
-                    }),
-                    transport_level_marking: None,
-                    forwarding_policy: None,
-                    send_end_marker: false,
-                }),
-                ..Default::default()
-            },
-        ],
-        qers: vec![Qer {
-            id: 1,
-            qfi: Some(9),
-            ..Default::default()
-        }],
-        urrs: vec![Urr {
-            id: 1,
-            method: MeasurementMethod {
-                volume: true,
-                duration: false,
-                event: false,
-            },
-            ..Default::default()
-        }],
-        bar: None,
+    let mk = |teid: u32| {
+        upf_testkit::packets::BasicSession {
+            seid: 0xfeed_0000_0000_0001,
+            ue,
+            upf_n3: Ipv4Addr::new(198, 18, 3, 2),
+            gnb: Ipv4Addr::new(198, 18, 3, 1),
+            ul_teid: 0x0fff_fff1,
+            dl_teid: teid,
+            qfi: 9,
+            network_instance: None,
+            counted: true,
+        }
+        .rules()
     };
     let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).expect("histogram");
     for i in 0..count + 100 {

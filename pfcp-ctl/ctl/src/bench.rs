@@ -143,3 +143,126 @@ impl Template {
         self.bytes[self.seid_at..self.seid_at + 8].copy_from_slice(&cp_seid.to_be_bytes());
     }
 }
+
+/// The node configuration of the in-process benchmarks: one SMF allowed
+/// (`smf`), N3 198.18.3.2 with four workers, a /8 UE pool.
+pub fn node_config(smf: Ipv4Addr) -> crate::node::NodeConfig {
+    use crate::node::{Allowed, FailurePolicy, NodeConfig};
+    NodeConfig {
+        node_id: NodeId::Ipv4(Ipv4Addr::new(198, 18, 4, 2)),
+        heartbeat_interval_ms: 10_000,
+        heartbeat_retries: 3,
+        request_timeout_ms: 3000,
+        request_retries: 3,
+        failure_policy: FailurePolicy::Keep(300_000),
+        allowed: vec![Allowed {
+            addr: Some(smf.into()),
+            node_id: None,
+        }],
+        endpoints: crate::session::Endpoints {
+            n3_v4: Some(Ipv4Addr::new(198, 18, 3, 2)),
+            workers: 4,
+            ..Default::default()
+        },
+        max_sessions: 100_000_000,
+        pools: vec![upf_config::UePool {
+            network_instance: Some("internet".into()),
+            dnn: None,
+            ipv4: upf_config::IpPrefix::new(Ipv4Addr::new(10, 0, 0, 0).into(), 8),
+            ipv6: None,
+            ipv6_prefix_len: 64,
+        }],
+        fseid_v4: Some(Ipv4Addr::new(198, 18, 4, 2)),
+        fseid_v6: None,
+        max_request_rate: 0,
+    }
+}
+
+/// Runs `iters` standard establishments from `smf` (port 8805) on a fresh
+/// node with the association set up, each answered by an injected
+/// dataplane Ack; with `full` also encodes the control-channel command and
+/// the journal record as the shell and the journal thread would. Returns
+/// the node and the time the establishments took (set-up excluded).
+pub fn establishments(
+    smf: Ipv4Addr,
+    iters: u64,
+    full: bool,
+) -> (crate::node::Node, std::time::Duration) {
+    use crate::node::{Node, Out};
+    use pfcp_codec::msg as m;
+    use upf_ctrl::msg::{AckBody, Command, Event};
+    let from = std::net::SocketAddr::from((smf, 8805));
+    let mut n = Node::new(
+        node_config(smf),
+        crate::journal::Restored::default(),
+        3_900_000_000,
+        0,
+    );
+    let mut out: Vec<Out> = Vec::with_capacity(8);
+    let assoc = Pdu::node(
+        1,
+        Message::AssociationSetupRequest(m::AssociationSetupRequest {
+            node_id: NodeId::Ipv4(smf),
+            recovery_time_stamp: RecoveryTimeStamp(1),
+            ..Default::default()
+        }),
+    );
+    n.datagram(0, from, &assoc.to_bytes(), &mut out);
+    out.clear();
+    let mut tpl = Template::establishment(NodeId::Ipv4(smf), smf, Ipv4Addr::new(198, 18, 3, 1));
+    let mut cmd_buf = Vec::with_capacity(1024);
+    let mut journal_buf = Vec::with_capacity(4096);
+    let start = std::time::Instant::now();
+    for i in 0..iters {
+        tpl.patch((i % 0x00ff_fffe) as u32 + 2, i + 1);
+        n.datagram(0, from, &tpl.bytes, &mut out);
+        let mut req = 0;
+        for o in out.drain(..) {
+            if let Out::Dp(c) = o {
+                if full {
+                    let _ = upf_ctrl::msg::encode(&c, &mut cmd_buf);
+                }
+                if let Command::SessionPut { req: r, .. } = c {
+                    req = r;
+                }
+            }
+        }
+        n.dp_event(
+            0,
+            Event::Ack {
+                req,
+                result: Ok(AckBody::default()),
+            },
+            &mut out,
+        );
+        for o in out.drain(..) {
+            match o {
+                Out::JournalSession(seid) if full => {
+                    if let Some(st) = n.session(seid) {
+                        crate::journal::encode_session(seid, st, &mut journal_buf);
+                    }
+                    journal_buf.clear();
+                }
+                Out::Send { data, .. } => {
+                    std::hint::black_box(data);
+                }
+                _ => {}
+            }
+        }
+    }
+    (n, start.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn establishments_are_all_accepted_and_distinct() {
+        let smf = Ipv4Addr::new(198, 18, 4, 1);
+        let (n, _) = establishments(smf, 300, true);
+        assert_eq!(n.session_count(), 300);
+        let (n, _) = establishments(smf, 0, false);
+        assert_eq!(n.session_count(), 0);
+    }
+}
