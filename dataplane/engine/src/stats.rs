@@ -41,11 +41,15 @@ pub enum DropReason {
     UnsupportedGtp,
     /// An ARP/ND/ICMP packet we do not answer.
     Control,
+    /// A GTP-U packet with an extension header that is unknown and
+    /// comprehension-required (answered with a Supported Extension Headers
+    /// Notification).
+    UnsupportedExtension,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 18;
+    pub const COUNT: usize = 19;
 
     /// All reasons, in order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -67,6 +71,7 @@ impl DropReason {
         DropReason::HandoffFull,
         DropReason::UnsupportedGtp,
         DropReason::Control,
+        DropReason::UnsupportedExtension,
     ];
 
     /// A metric label.
@@ -90,6 +95,7 @@ impl DropReason {
             DropReason::HandoffFull => "handoff_full",
             DropReason::UnsupportedGtp => "unsupported_gtp",
             DropReason::Control => "control",
+            DropReason::UnsupportedExtension => "unsupported_extension",
         }
     }
 }
@@ -128,6 +134,8 @@ pub struct WorkerStats {
     pub buffered: u64,
     /// Error indications sent.
     pub error_indications_sent: u64,
+    /// Supported Extension Headers Notifications sent.
+    pub ext_notifications_sent: u64,
     /// Echo requests answered.
     pub echo_replies: u64,
     /// Copies sent by FARs that duplicate.

@@ -23,7 +23,7 @@ use upf_wire::fast::{
 };
 use upf_wire::gtpu::{self, Message, PduSessionInfo};
 use upf_wire::icmp::{self, NdRepr};
-use upf_wire::{dns, ipv4, ipv6, udp};
+use upf_wire::{dns, ipv4, ipv6, udp, WireError};
 
 use crate::compile::{CFar, CPdr, CompiledSession, Dir, Egress, PdrView, NONE};
 use crate::filter::CFilter;
@@ -679,8 +679,12 @@ impl<B: PacketBuf> Worker<B> {
         may_hand_off: bool,
     ) {
         let port = b.port();
-        let Ok(frame) = parse_frame(b.data()) else {
-            return self.drop_pkt(pool, b, DropReason::Malformed);
+        let frame = match parse_frame(b.data()) {
+            Ok(f) => f,
+            Err(WireError::UnsupportedExtension(_)) => {
+                return self.unsupported_extension(now, b, out, pool)
+            }
+            Err(_) => return self.drop_pkt(pool, b, DropReason::Malformed),
         };
         let Some(role) = self.topo.port(port).map(|p| p.role) else {
             return self.drop_pkt(pool, b, DropReason::Malformed);
@@ -1776,7 +1780,7 @@ impl<B: PacketBuf> Worker<B> {
     fn gtp_reply_in_place<P: BufPool<Buf = B>>(
         &mut self,
         mut b: B,
-        g: &GtpuInfo,
+        outer: &IpInfo,
         msg: Message,
         teid: u32,
         seq: Option<u16>,
@@ -1793,9 +1797,9 @@ impl<B: PacketBuf> Worker<B> {
                 14
             }
         };
-        let (src, dst) = (g.outer.addrs.dst_addr(), g.outer.addrs.src_addr());
-        let sport = g.outer.dst_port;
-        let dport = g.outer.src_port;
+        let (src, dst) = (outer.addrs.dst_addr(), outer.addrs.src_addr());
+        let sport = outer.dst_port;
+        let dport = outer.src_port;
         let ip_len = if src.is_ipv4() { 20 } else { 40 };
         let mut body = [0u8; 64];
         let Ok(glen) = msg.emit(&mut body, teid, seq, udp_port_ext) else {
@@ -1878,7 +1882,7 @@ impl<B: PacketBuf> Worker<B> {
         let seq = g.header.seq;
         if self.gtp_reply_in_place(
             b,
-            &g,
+            &g.outer,
             Message::EchoResponse { recovery: 0 },
             0,
             seq,
@@ -1887,6 +1891,57 @@ impl<B: PacketBuf> Worker<B> {
             pool,
         ) {
             self.stats.echo_replies += 1;
+        }
+    }
+
+    /// TS 29.281 5.2.1 and 7.3.2: a GTP-U packet whose extension chain
+    /// holds a comprehension-required type we do not know is dropped and
+    /// answered with a Supported Extension Headers Notification (TEID 0,
+    /// with a sequence number) listing the types we handle, rate limited
+    /// like Error Indications. Only for packets addressed to one of our
+    /// tunnel endpoints.
+    fn unsupported_extension<P: BufPool<Buf = B>>(
+        &mut self,
+        now: u64,
+        b: B,
+        out: &mut Output<B>,
+        pool: &mut P,
+    ) {
+        self.stats.drop(DropReason::UnsupportedExtension);
+        let port = b.port();
+        let outer = {
+            let d = b.data();
+            let l3 = match ethernet::EthernetRepr::parse(d) {
+                Ok(e) => e.header_len(),
+                Err(_) => return pool.free(b),
+            };
+            match parse_ip(&d[l3..]) {
+                Ok(ip) => ip,
+                Err(_) => return pool.free(b),
+            }
+        };
+        let tunnel = self.topo.port(port).is_some_and(|p| p.role.is_tunnel());
+        if !tunnel || !self.owns(port, outer.addrs.dst_addr()) || !self.ei_bucket.take(1, now) {
+            return pool.free(b);
+        }
+        let mut types = [0u8; 16];
+        let known = [
+            gtpu::EXT_SERVICE_CLASS,
+            gtpu::EXT_UDP_PORT,
+            gtpu::EXT_RAN_CONTAINER,
+            gtpu::EXT_LONG_PDCP,
+            gtpu::EXT_XW_RAN_CONTAINER,
+            gtpu::EXT_NR_RAN_CONTAINER,
+            gtpu::EXT_PDU_SESSION_CONTAINER,
+            gtpu::EXT_PDCP,
+        ];
+        types[..known.len()].copy_from_slice(&known);
+        let msg = Message::SupportedExtensionHeaders {
+            types,
+            count: known.len() as u8,
+        };
+        if self.gtp_reply_in_place(b, &outer, msg, 0, Some(0), None, out, pool) {
+            self.stats.ext_notifications_sent += 1;
         }
     }
 
@@ -1910,7 +1965,7 @@ impl<B: PacketBuf> Worker<B> {
         // TS 29.281 7.3.1: sent with a sequence number and the UDP Port
         // extension header naming the G-PDU's source port.
         let sport = g.outer.src_port;
-        if self.gtp_reply_in_place(b, &g, msg, 0, Some(0), Some(sport), out, pool) {
+        if self.gtp_reply_in_place(b, &g.outer, msg, 0, Some(0), Some(sport), out, pool) {
             self.stats.error_indications_sent += 1;
         }
     }

@@ -539,3 +539,62 @@ fn malformed_frames_are_counted_not_fatal() {
         "every buffer went back to the pool"
     );
 }
+
+/// A G-PDU on `teid` whose extension chain is one header of type `ext`
+/// (one word, then the end of the chain), carrying `inner`.
+fn gpdu_with_extension(teid: u32, ext: u8, inner: &[u8]) -> Vec<u8> {
+    let mut x = vec![0x34, gtpu::MSG_GPDU, 0, 0];
+    let len = 4 + 4 + inner.len();
+    x[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    x.extend_from_slice(&teid.to_be_bytes());
+    x.extend_from_slice(&[0, 0, 0, ext]);
+    x.extend_from_slice(&[1, 0xab, 0xcd, gtpu::EXT_NONE]);
+    x.extend_from_slice(inner);
+    // The G-PDU builder gives the Ethernet/IPv4/UDP framing of the right
+    // length; its GTP-U bytes are replaced.
+    let mut f = gtp_frame(0, None, &vec![0u8; x.len() - 8]);
+    let g = 14 + 20 + 8;
+    f[g..g + x.len()].copy_from_slice(&x);
+    f
+}
+
+#[test]
+fn unknown_required_extension_gets_a_supported_extension_headers_notification() {
+    let mut r = Rig::new();
+    r.install(&session());
+    let inner = inner_udp(UE, SERVER, 40000, 443, b"ext");
+    // 0xc5: comprehension required (top bits 11), unknown to us.
+    let out = r.run(N3, &[gpdu_with_extension(UL_TEID, 0xc5, &inner)]);
+    assert!(out[N6 as usize].is_empty(), "not forwarded");
+    assert_eq!(r.w.stats.drops_of(DropReason::UnsupportedExtension), 1);
+    let n3 = &out[N3 as usize];
+    assert_eq!(n3.len(), 1, "one notification back to the sender");
+    let p = parse_frame(&n3[0]).unwrap();
+    let FrameKind::Gtpu(g) = p.kind else {
+        panic!("not GTP-U")
+    };
+    assert_eq!(g.header.msg_type, gtpu::MSG_SUPPORTED_EXT_HEADERS);
+    assert_eq!(g.header.teid, 0);
+    assert!(g.header.seq.is_some(), "sent with a sequence number");
+    assert_eq!(g.outer.addrs.dst_addr(), addr(GNB));
+    assert_eq!(g.outer.addrs.src_addr(), addr(UPF_N3));
+    assert_eq!(&n3[0][0..6], &GNB_MAC);
+    assert_eq!(checksum::checksum(&n3[0][14..34]), 0);
+    let body = &n3[0][g.inner_offset..g.inner_offset + g.inner_len];
+    let Message::SupportedExtensionHeaders { types, count } =
+        Message::parse(gtpu::MSG_SUPPORTED_EXT_HEADERS, body).unwrap()
+    else {
+        panic!("not a Supported Extension Headers Notification")
+    };
+    let listed = &types[..usize::from(count)];
+    assert!(listed.contains(&gtpu::EXT_PDU_SESSION_CONTAINER));
+    assert!(listed.contains(&gtpu::EXT_UDP_PORT));
+    assert!(!listed.contains(&0xc5));
+    assert_eq!(r.w.stats.ext_notifications_sent, 1);
+
+    // 0x05: comprehension not required, so skipped and forwarded.
+    let out = r.run(N3, &[gpdu_with_extension(UL_TEID, 0x05, &inner)]);
+    assert_eq!(out[N6 as usize].len(), 1);
+    assert_eq!(&out[N6 as usize][0][14..], &inner[..]);
+    assert!(out[N3 as usize].is_empty());
+}
