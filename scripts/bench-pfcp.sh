@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
 SESSIONS=${SESSIONS:-1000000}
+# BUSY=1 runs the dataplane as on dedicated cores (busy_poll, worker
+# pinned to CPU 1, control thread to CPU 0).
 # PRIO=-10 runs the measured processes at that nice level: on a shared
 # machine it separates pfcp-ctl's own latency from other work's.
 NICE=${PRIO:+nice -n $PRIO}
@@ -34,6 +36,7 @@ level = "warn"
 [dataplane]
 backend = "memory"
 workers = ${WORKERS:-1}
+$( [ -n "${BUSY:-}" ] && printf 'busy_poll = true\ncores = [1]\ncontrol_core = 0\n' )
 buffers = 4096
 expected_sessions = $((SESSIONS + 100000))
 [[dataplane.interfaces]]

@@ -146,6 +146,9 @@ pub struct DataplaneConfig {
     pub cores: Vec<usize>,
     /// Core of the control thread.
     pub control_core: Option<usize>,
+    /// Workers spin when idle instead of sleeping (isolated cores; the
+    /// lowest latency for rule changes and the first packet after a pause).
+    pub busy_poll: bool,
     /// Packets per burst (1..=32).
     pub burst_size: usize,
     /// Packet buffers per worker.
@@ -181,6 +184,7 @@ impl Default for DataplaneConfig {
             workers: 1,
             cores: Vec::new(),
             control_core: None,
+            busy_poll: false,
             burst_size: 32,
             buffers: 16384,
             buffer_headroom: 256,

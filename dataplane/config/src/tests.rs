@@ -260,3 +260,17 @@ fn an_unset_device_variable_is_reported_by_load() {
         "{e}"
     );
 }
+
+#[test]
+fn busy_poll_is_a_dataplane_setting_for_every_backend() {
+    let c = Config::from_str_named(GOOD, "upf.toml").unwrap();
+    assert!(!c.dataplane.busy_poll);
+    let on = GOOD.replace("workers = 2", "workers = 2\nbusy_poll = true");
+    let c = Config::from_str_named(&on, "upf.toml").unwrap();
+    assert!(c.dataplane.busy_poll);
+    assert!(!c.dataplane.dpdk.busy_poll);
+    let bad = GOOD.replace("workers = 2", "workers = 2\nbusy_poll = \"yes\"");
+    let p = problems(&bad);
+    assert!(p[0].contains("dataplane.busy_poll"), "{}", p[0]);
+    assert!(p[0].contains("invalid type"), "{}", p[0]);
+}

@@ -170,7 +170,7 @@ impl Dataplane {
                 let ios = (0..n)
                     .map(|_| (MemPorts::new(topo.ports.len(), mem_pool()), Vec::new()))
                     .collect();
-                launch(cfg, topo, ios, None, false)
+                launch(cfg, topo, ios, None, cfg.dataplane.busy_poll)
             }
             Backend::AfPacket => {
                 let topo = topo::build(cfg, None)?;
@@ -206,7 +206,7 @@ impl Dataplane {
                         (io, fds)
                     })
                     .collect();
-                launch(cfg, topo, ios, None, false)
+                launch(cfg, topo, ios, None, cfg.dataplane.busy_poll)
             }
             #[cfg(have_dpdk)]
             Backend::Dpdk => {
@@ -222,7 +222,7 @@ impl Dataplane {
                     topo,
                     ios,
                     Some(opened.status),
-                    cfg.dataplane.dpdk.busy_poll,
+                    cfg.dataplane.busy_poll || cfg.dataplane.dpdk.busy_poll,
                 )
             }
             #[cfg(not(have_dpdk))]
