@@ -765,6 +765,20 @@ impl Node {
 
     fn request(&mut self, now: u64, from: SocketAddr, pdu: Pdu, out: &mut Vec<Out>) {
         let t = pdu.msg.msg_type();
+        // An Association Setup Request that is no retransmission (no
+        // association, or a new Recovery Time Stamp: the SMF restarted)
+        // starts the peer's transactions afresh; answers cached for its old
+        // sequence numbers must not be replayed to the new ones.
+        if let Message::AssociationSetupRequest(r) = &pdu.msg {
+            let fresh = self
+                .assocs
+                .get(&r.node_id.to_string())
+                .is_none_or(|a| a.recovery != r.recovery_time_stamp.0);
+            if fresh {
+                let ip = from.ip();
+                self.dedup.retain(|k, _| k.0.ip() != ip);
+            }
+        }
         // A retransmission: answer from the cache, never execute twice.
         if let Some((cached, _)) = self.dedup.get(&(from, pdu.seq, t)) {
             self.stats.duplicates += 1;

@@ -1506,3 +1506,32 @@ fn timer_values_round_up_to_what_the_coding_expresses() {
     assert_eq!(timer_ie(3_600_000), (2 << 5) | 6, "1 h -> 6 x 10 min");
     assert_eq!(timer_ie(u64::MAX / 2), (4 << 5) | 31);
 }
+
+#[test]
+fn a_restarted_smf_reusing_sequence_numbers_is_not_answered_from_the_cache() {
+    let mut t = T::new();
+    t.associate();
+    let _ = establish(&mut t, 0xc0);
+    // The SMF restarts on the same address and port: a new Recovery Time
+    // Stamp and sequence numbers from the start again.
+    t.seq = 1;
+    let s = t.next();
+    let out = t.send(Pdu::node(
+        s,
+        Message::AssociationSetupRequest(AssociationSetupRequest {
+            node_id: NodeId::Fqdn("smf.example".into()),
+            recovery_time_stamp: RecoveryTimeStamp(2),
+            ..Default::default()
+        }),
+    ));
+    let Message::AssociationSetupResponse(r) = &sends(&out)[0].msg else {
+        panic!("{out:?}")
+    };
+    assert_eq!(r.cause.0, Cause::RequestAccepted as u8);
+    let _ = t.ack_all(&out, vec![]);
+    // Its first establishment has the sequence number of the old one:
+    // executed (a command to the dataplane, the answer to the new CP SEID),
+    // not replayed from the cache.
+    let _ = establish(&mut t, 0xc1);
+    assert_eq!(t.n.stats.duplicates, 0);
+}
