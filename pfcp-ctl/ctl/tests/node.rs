@@ -94,12 +94,17 @@ impl T {
     }
 
     fn associate(&mut self) {
+        self.associate_with(1);
+    }
+
+    /// Association Setup with the SMF's Recovery Time Stamp `recovery`.
+    fn associate_with(&mut self, recovery: u32) {
         let s = self.next();
         let out = self.send(Pdu::node(
             s,
             Message::AssociationSetupRequest(AssociationSetupRequest {
                 node_id: NodeId::Fqdn("smf.example".into()),
-                recovery_time_stamp: RecoveryTimeStamp(1),
+                recovery_time_stamp: RecoveryTimeStamp(recovery),
                 ..Default::default()
             }),
         ));
@@ -1515,20 +1520,7 @@ fn a_restarted_smf_reusing_sequence_numbers_is_not_answered_from_the_cache() {
     // The SMF restarts on the same address and port: a new Recovery Time
     // Stamp and sequence numbers from the start again.
     t.seq = 1;
-    let s = t.next();
-    let out = t.send(Pdu::node(
-        s,
-        Message::AssociationSetupRequest(AssociationSetupRequest {
-            node_id: NodeId::Fqdn("smf.example".into()),
-            recovery_time_stamp: RecoveryTimeStamp(2),
-            ..Default::default()
-        }),
-    ));
-    let Message::AssociationSetupResponse(r) = &sends(&out)[0].msg else {
-        panic!("{out:?}")
-    };
-    assert_eq!(r.cause.0, Cause::RequestAccepted as u8);
-    let _ = t.ack_all(&out, vec![]);
+    t.associate_with(2);
     // Its first establishment has the sequence number of the old one:
     // executed (a command to the dataplane, the answer to the new CP SEID),
     // not replayed from the cache.
