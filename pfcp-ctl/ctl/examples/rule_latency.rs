@@ -23,9 +23,12 @@ struct Cli {
     /// Pause between changes, µs.
     #[arg(long, default_value_t = 100)]
     pause_us: u64,
+    /// Print the result as one JSON object (µs) instead of a line of text.
+    #[arg(long)]
+    json: bool,
 }
 
-fn rules(run_dir: &std::path::Path, count: u64, pause_us: u64) {
+fn rules(run_dir: &std::path::Path, count: u64, pause_us: u64, json: bool) {
     let mut c = upf_ctrl::ClientEnd::attach(run_dir, upf_ctrl::SLOT_TOOLS).expect("attach");
     let ue = Ipv4Addr::new(10, 255, 255, 1);
     let mk = |teid: u32| {
@@ -72,6 +75,21 @@ fn rules(run_dir: &std::path::Path, count: u64, pause_us: u64) {
         Duration::from_secs(5),
         |_| {},
     );
+    if json {
+        let j = serde_json::json!({
+            "count": h.len(),
+            "pause_us": pause_us,
+            "min_us": h.min(),
+            "mean_us": h.mean(),
+            "p50_us": h.value_at_quantile(0.5),
+            "p90_us": h.value_at_quantile(0.9),
+            "p99_us": h.value_at_quantile(0.99),
+            "p99_9_us": h.value_at_quantile(0.999),
+            "max_us": h.max(),
+        });
+        println!("{j}");
+        return;
+    }
     println!(
         "{count} rule changes, command to worker Ack µs: p50 {} p90 {} p99 {} p99.9 {} max {}",
         h.value_at_quantile(0.5),
@@ -84,5 +102,5 @@ fn rules(run_dir: &std::path::Path, count: u64, pause_us: u64) {
 
 fn main() {
     let c = Cli::parse();
-    rules(&c.run_dir, c.count, c.pause_us);
+    rules(&c.run_dir, c.count, c.pause_us, c.json);
 }
