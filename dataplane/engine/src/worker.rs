@@ -18,8 +18,8 @@ use upf_rules::ApplyAction;
 use upf_wire::arp::{self, ArpRepr};
 use upf_wire::ethernet::{self, Mac, BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use upf_wire::fast::{
-    classify, parse_frame, parse_ip, EncapSpec, Fast, FastGpdu, FrameKind, GtpuInfo, IpInfo,
-    IpPair, TunnelHeader,
+    classify, parse_frame, parse_ip, parse_ipv4_lean, EncapSpec, Fast, FastGpdu, FrameKind,
+    GtpuInfo, Ip4Lean, IpInfo, IpPair, TunnelHeader,
 };
 use upf_wire::gtpu::{self, Message, PduSessionInfo};
 use upf_wire::icmp::{self, NdRepr};
@@ -240,6 +240,16 @@ const PREFETCH_SESSIONS: usize = 2048;
 /// Packets between two dependent prefetch steps of the burst pipeline.
 const PIPE_DISTANCE: usize = 5;
 
+/// The answer of [`Worker::match_pdr4`].
+enum Fast4 {
+    /// This PDR (index, decoded) matches.
+    Hit(usize, CPdr),
+    /// No PDR matches.
+    Miss,
+    /// The general matcher must decide.
+    General,
+}
+
 /// A G-PDU located in a frame: what the uplink path needs of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Tunnelled {
@@ -311,6 +321,10 @@ pub struct Worker<B: PacketBuf> {
     pending: VecDeque<Pending<B>>,
     solicited: FastMap<u128, u64>,
     neigh: FastMap<u128, Mac>,
+    /// The last neighbour looked up by [`Worker::finish_l2`] (key 0, the
+    /// unspecified IPv6 address, when empty): most packets of a burst
+    /// share their next hop.
+    neigh_hit: (u128, Mac),
     steering: Arc<SteeringTable>,
     dns: Arc<DnsTable>,
     pfds: Arc<PfdTable>,
@@ -359,6 +373,7 @@ impl<B: PacketBuf> Worker<B> {
             pending: VecDeque::new(),
             solicited: FastMap::with_capacity(64),
             neigh: FastMap::with_capacity(256),
+            neigh_hit: (0, [0; 6]),
             steering: Arc::new(SteeringTable::default()),
             dns: Arc::new(DnsTable::default()),
             pfds: Arc::new(PfdTable::default()),
@@ -556,6 +571,9 @@ impl<B: PacketBuf> Worker<B> {
             }
             Stage::Down { l3, .. } => {
                 let l3 = usize::from(l3);
+                if let Some(p) = b.data().get(l3..).and_then(parse_ipv4_lean) {
+                    return self.downlink4(now, slot, b, l3, p, out, pool);
+                }
                 match b.data().get(l3..).map(parse_ip) {
                     Some(Ok(ip)) => self.downlink(now, slot, b, l3, ip, out, pool),
                     _ => self.process_inner(now, b, out, pool, true),
@@ -933,9 +951,126 @@ impl<B: PacketBuf> Worker<B> {
         None
     }
 
-    /// An uplink G-PDU of the local session in `slot`.
+    /// [`Worker::match_pdr`] for an IPv4 packet whose filters all take the
+    /// IPv4 fast check, on the cells and in registers. Answers
+    /// [`Fast4::General`] whenever the general matcher is needed (a filter
+    /// without the fast check, an application ID, framed routes).
+    #[inline(always)]
+    fn match_pdr4(
+        sess: &CompiledSession,
+        dir: Dir,
+        teid: Option<u32>,
+        qbit: u64,
+        p: &Ip4Lean,
+    ) -> Fast4 {
+        let uplink = dir == Dir::Uplink;
+        // Filter orientation: (remote side, UE side).
+        let (remote, ue, rp, up) = if uplink {
+            (p.dst, p.src, p.dst_port, p.src_port)
+        } else {
+            (p.src, p.dst, p.src_port, p.dst_port)
+        };
+        let ue_ok = sess.ue.v4() == Some(ue);
+        let range = sess.pdr_range(dir);
+        let base = range.start;
+        let cells = sess.cells().get(range).unwrap_or(&[]);
+        let filters = sess.filter_cells();
+        for (k, c) in cells.iter().enumerate() {
+            let v = PdrView(c);
+            if let (Some(want), Some(t)) = (v.teid(), teid) {
+                if want != t {
+                    continue;
+                }
+            }
+            let qm = v.qfi_mask();
+            if qm != 0 && qm & qbit == 0 {
+                continue;
+            }
+            if v.ue_check() && !ue_ok {
+                if sess.framed().is_empty() {
+                    continue;
+                }
+                return Fast4::General;
+            }
+            if v.app().is_some() {
+                return Fast4::General;
+            }
+            let (start, len) = v.filt();
+            if len != 0 {
+                let mut hit = false;
+                for fc in filters.get(start..start + len).unwrap_or(&[]) {
+                    match CFilter::decode(fc).matches4(remote, ue, rp, up, p.protocol, p.has_ports)
+                    {
+                        Some(true) => {
+                            hit = true;
+                            break;
+                        }
+                        Some(false) => {}
+                        None => return Fast4::General,
+                    }
+                }
+                if !hit {
+                    continue;
+                }
+            }
+            return Fast4::Hit(base + k, CPdr::decode(c));
+        }
+        Fast4::Miss
+    }
+
+    /// An uplink G-PDU of the local session in `slot`: the IPv4 fast path
+    /// when it applies, else [`Worker::uplink_general`].
     #[inline(always)]
     fn uplink<P: BufPool<Buf = B>>(
+        &mut self,
+        now: u64,
+        slot: u32,
+        b: B,
+        g: Tunnelled,
+        out: &mut Output<B>,
+        pool: &mut P,
+    ) {
+        let lean = b
+            .data()
+            .get(g.inner_offset..g.inner_offset + g.inner_len)
+            .and_then(parse_ipv4_lean);
+        let Some(p) = lean else {
+            return self.uplink_general(now, slot, b, g, out, pool);
+        };
+        let is_dns = p.protocol == ipv4::PROTO_UDP && p.has_ports && p.dst_port == udp::DNS_PORT;
+        if !self.steering.is_empty() || (is_dns && (!self.dns.is_empty() || !self.pfds.is_empty()))
+        {
+            return self.uplink_general(now, slot, b, g, out, pool);
+        }
+        let Some(mut sess) = self.sessions.get_mut(slot as usize).and_then(Option::take) else {
+            return self.drop_pkt(pool, b, DropReason::NoSession);
+        };
+        let qbit = g.qfi.map_or(0, |q| 1u64 << (q & 63));
+        match Self::match_pdr4(&sess, Dir::Uplink, Some(g.teid), qbit, &p) {
+            Fast4::Hit(pi, pdr) => self.act(
+                now,
+                slot,
+                &mut sess,
+                (pi, pdr),
+                Dir::Uplink,
+                b,
+                g.inner_offset,
+                g.inner_len as u64,
+                out,
+                pool,
+            ),
+            Fast4::Miss => self.drop_pkt(pool, b, DropReason::NoPdr),
+            Fast4::General => {
+                self.sessions[slot as usize] = Some(sess);
+                return self.uplink_general(now, slot, b, g, out, pool);
+            }
+        }
+        self.sessions[slot as usize] = Some(sess);
+    }
+
+    /// An uplink G-PDU of the local session in `slot`, any IP version.
+    #[inline(never)]
+    fn uplink_general<P: BufPool<Buf = B>>(
         &mut self,
         now: u64,
         slot: u32,
@@ -1125,7 +1260,48 @@ impl<B: PacketBuf> Worker<B> {
         self.sessions[slot as usize] = Some(sess);
     }
 
+    /// A downlink IPv4 packet for the session in `slot`: the fast match,
+    /// else [`Worker::downlink`].
     #[inline(always)]
+    fn downlink4<P: BufPool<Buf = B>>(
+        &mut self,
+        now: u64,
+        slot: u32,
+        b: B,
+        l3: usize,
+        p: Ip4Lean,
+        out: &mut Output<B>,
+        pool: &mut P,
+    ) {
+        let Some(mut sess) = self.sessions.get_mut(slot as usize).and_then(Option::take) else {
+            return self.drop_pkt(pool, b, DropReason::NoSession);
+        };
+        match Self::match_pdr4(&sess, Dir::Downlink, None, 0, &p) {
+            Fast4::Hit(pi, pdr) => self.act(
+                now,
+                slot,
+                &mut sess,
+                (pi, pdr),
+                Dir::Downlink,
+                b,
+                l3,
+                u64::from(p.total_len),
+                out,
+                pool,
+            ),
+            Fast4::Miss => self.drop_pkt(pool, b, DropReason::NoPdr),
+            Fast4::General => {
+                self.sessions[slot as usize] = Some(sess);
+                return match b.data().get(l3..).map(parse_ip) {
+                    Some(Ok(ip)) => self.downlink(now, slot, b, l3, ip, out, pool),
+                    _ => self.process_inner(now, b, out, pool, true),
+                };
+            }
+        }
+        self.sessions[slot as usize] = Some(sess);
+    }
+
+    #[inline(never)]
     fn downlink<P: BufPool<Buf = B>>(
         &mut self,
         now: u64,
@@ -1432,7 +1608,17 @@ impl<B: PacketBuf> Worker<B> {
         out: &mut Output<B>,
         pool: &mut P,
     ) {
-        match self.neigh.get(&ip_key(via)) {
+        let k = ip_key(via);
+        let hit = if self.neigh_hit.0 == k {
+            Some(self.neigh_hit.1)
+        } else {
+            let m = self.neigh.get(&k);
+            if let Some(mac) = m {
+                self.neigh_hit = (k, mac);
+            }
+            m
+        };
+        match hit {
             Some(mac) => {
                 if let Some(d) = b.data_mut().get_mut(0..6) {
                     d.copy_from_slice(&mac);
@@ -1574,10 +1760,18 @@ impl<B: PacketBuf> Worker<B> {
     fn learn(&mut self, ip: IpAddr, mac: Mac, out: &mut Output<B>) {
         let k = ip_key(ip);
         if self.neigh.get(&k) != Some(mac) {
-            self.neigh.insert(k, mac);
+            self.set_neighbor(k, mac);
             self.events.push(WorkerEvent::NeighborLearned { ip, mac });
         }
         self.release_pending(ip, mac, out);
+    }
+
+    /// Records a neighbour (and forgets the last-hit entry if it was this one).
+    fn set_neighbor(&mut self, k: u128, mac: Mac) {
+        self.neigh.insert(k, mac);
+        if self.neigh_hit.0 == k {
+            self.neigh_hit.0 = 0;
+        }
     }
 
     fn release_pending(&mut self, ip: IpAddr, mac: Mac, out: &mut Output<B>) {
@@ -2455,7 +2649,7 @@ impl<B: PacketBuf> Worker<B> {
             WorkerUpdate::Dns(t) => self.dns = t,
             WorkerUpdate::Pfds(t) => self.pfds = t,
             WorkerUpdate::Neighbor { ip, mac } => {
-                self.neigh.insert(ip_key(ip), mac);
+                self.set_neighbor(ip_key(ip), mac);
                 self.release_pending(ip, mac, out);
             }
             WorkerUpdate::Transmit { port, frame, via } => {

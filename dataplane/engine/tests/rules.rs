@@ -932,6 +932,84 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// The same for downlink PDR sets (packets from the data network to
+    /// the UE, matched in the engine's IPv4 fast path or its general
+    /// matcher, whichever the filters need).
+    #[test]
+    fn downlink_pdr_selection_follows_precedence_and_filters(
+        pdrs in proptest::collection::vec((0u32..50, proptest::collection::vec(arb_filter(), 0..3)), 1..5),
+        sport in prop_oneof![Just(443u16), Just(80), Just(450), Just(9999)],
+        udp in any::<bool>(),
+        server in prop_oneof![Just("203.0.113.10"), Just("203.0.113.99"), Just("198.51.100.1")],
+    ) {
+        let mut s = session();
+        s.pdrs.retain(|p| p.pdi.source_interface != Some(Interface::Core));
+        s.fars.truncate(2);
+        let mut expect: Vec<(u32, u16, Vec<FlowDescription>)> = Vec::new();
+        for (i, (prec, filters)) in pdrs.iter().enumerate() {
+            let id = 10 + i as u16;
+            let fds: Vec<FlowDescription> = filters.iter().map(|f| f.parse().unwrap()).collect();
+            s.pdrs.push(Pdr {
+                id,
+                precedence: *prec,
+                pdi: Pdi {
+                    source_interface: Some(Interface::Core),
+                    network_instance: Some("internet".into()),
+                    ue_ip: Some(UeIp { ipv4: Some(ip4(UE)), ipv6: None, is_destination: true }),
+                    sdf_filters: fds.iter().map(|f| SdfFilter { flow: Some(f.clone()), ..Default::default() }).collect(),
+                    ..Default::default()
+                },
+                outer_header_removal: None,
+                far_id: Some(100 + u32::from(id)),
+                urr_ids: vec![],
+                qer_ids: vec![],
+            });
+            // Each PDR's FAR marks the outer header with its own DSCP.
+            let mut f = fwd(Interface::Access, None, Some(gtp_to_gnb(DL_TEID)));
+            f.transport_level_marking = Some(u16::from(id as u8) << 10);
+            s.fars.push(Far {
+                id: 100 + u32::from(id),
+                apply_action: ApplyAction(ApplyAction::FORW),
+                forwarding: Some(f),
+                ..Default::default()
+            });
+            expect.push((*prec, id, fds));
+        }
+        let mut r = Rig::new();
+        r.install(&s);
+        let mut inner = inner_udp(server, UE, sport, 5000, b"p");
+        if !udp {
+            inner[9] = ipv4::PROTO_TCP;
+        }
+        let t = FlowTuple {
+            src: addr(server),
+            dst: addr(UE),
+            protocol: inner[9],
+            src_port: Some(sport),
+            dst_port: Some(5000),
+        };
+        let ue = [IpPrefix::host(addr(UE))];
+        expect.sort_by_key(|(p, id, _)| (*p, *id));
+        let want = expect
+            .iter()
+            .find(|(_, _, f)| f.is_empty() || f.iter().any(|fd| fd.matches(&t, false, &ue)))
+            .map(|(_, id, _)| *id);
+        let out = r.run(N6, &[n6_frame(&inner)]);
+        match want {
+            Some(id) => {
+                prop_assert_eq!(out[N3 as usize].len(), 1);
+                prop_assert_eq!(out[N3 as usize][0][15] >> 2, id as u8);
+            }
+            None => {
+                prop_assert!(out[N3 as usize].is_empty());
+                prop_assert_eq!(r.w.stats.drops_of(DropReason::NoPdr), 1);
+            }
+        }
+    }
+}
+
 #[test]
 fn port_lists_are_honoured_end_to_end() {
     let mut r = Rig::new();

@@ -136,6 +136,60 @@ pub fn parse_ip(pkt: &[u8]) -> Result<IpInfo> {
     })
 }
 
+/// The fields of an IPv4 packet that the fast SDF check reads, small
+/// enough to stay in registers (the dataplane's IPv4 fast path; everything
+/// else uses [`IpInfo`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ip4Lean {
+    /// Source address.
+    pub src: u32,
+    /// Destination address.
+    pub dst: u32,
+    /// Source port (TCP/UDP/SCTP), 0 if none.
+    pub src_port: u16,
+    /// Destination port, 0 if none.
+    pub dst_port: u16,
+    /// Total length from the header.
+    pub total_len: u16,
+    /// Upper-layer protocol.
+    pub protocol: u8,
+    /// True if the ports are real.
+    pub has_ports: bool,
+}
+
+/// The common case of [`parse_ip`] only: an IPv4 header without options,
+/// not a fragment, at least 24 bytes long and not longer than `pkt`.
+/// `None` for anything else (the caller then takes [`parse_ip`]); when it
+/// answers, its fields equal those [`parse_ip`] gives.
+#[inline(always)]
+pub fn parse_ipv4_lean(pkt: &[u8]) -> Option<Ip4Lean> {
+    let h = pkt.get(..24)?;
+    let total_len = be16(h, 2);
+    if !(h[0] == 0x45
+        && be16(h, 6) & 0x3fff == 0
+        && total_len >= 24
+        && usize::from(total_len) <= pkt.len())
+    {
+        return None;
+    }
+    let protocol = h[9];
+    let has_ports = matches!(protocol, PROTO_TCP | PROTO_UDP | PROTO_SCTP);
+    let (src_port, dst_port) = if has_ports {
+        (be16(h, 20), be16(h, 22))
+    } else {
+        (0, 0)
+    };
+    Some(Ip4Lean {
+        src: be32(h, 12),
+        dst: be32(h, 16),
+        src_port,
+        dst_port,
+        total_len,
+        protocol,
+        has_ports,
+    })
+}
+
 /// Every other case of [`parse_ip`].
 #[inline(never)]
 fn parse_ip_general(pkt: &[u8]) -> Result<IpInfo> {
@@ -1055,5 +1109,59 @@ mod tests {
     #[test]
     fn mixed_families_rejected() {
         assert!(EncapTemplate::new(&spec("198.18.0.1", "2001:db8::2", None)).is_err());
+    }
+
+    #[test]
+    fn lean_ipv4_parse_takes_the_common_case() {
+        let p = inner_udp_v4();
+        let l = parse_ipv4_lean(&p).unwrap();
+        assert_eq!(l.src, u32::from(std::net::Ipv4Addr::new(10, 45, 0, 2)));
+        assert_eq!(l.dst, u32::from(std::net::Ipv4Addr::new(198, 18, 9, 9)));
+        assert_eq!(
+            (l.protocol, l.has_ports, l.total_len),
+            (PROTO_UDP, true, 32)
+        );
+        // A fragment, options, or a length beyond the slice: not lean.
+        let mut f = p.clone();
+        f[6] = 0x20;
+        assert_eq!(parse_ipv4_lean(&f), None);
+        let mut o = p.clone();
+        o[0] = 0x46;
+        assert_eq!(parse_ipv4_lean(&o), None);
+        assert_eq!(parse_ipv4_lean(&p[..31]), None);
+    }
+
+    proptest::proptest! {
+        /// Whenever the lean parser answers, it agrees with `parse_ip`.
+        #[test]
+        fn lean_ipv4_agrees_with_parse_ip(
+            mut bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            proto in proptest::prop_oneof![
+                proptest::prelude::Just(PROTO_TCP),
+                proptest::prelude::Just(PROTO_UDP),
+                proptest::prelude::Just(PROTO_ESP),
+                proptest::prelude::any::<u8>()
+            ],
+            common in proptest::prelude::any::<bool>(),
+        ) {
+            if common && bytes.len() >= 24 {
+                // Steer most cases into the lean shape.
+                let n = bytes.len() as u16;
+                bytes[0] = 0x45;
+                bytes[2..4].copy_from_slice(&n.to_be_bytes());
+                bytes[6] &= 0x40;
+                bytes[7] = 0;
+                bytes[9] = proto;
+            }
+            if let Some(l) = parse_ipv4_lean(&bytes) {
+                let ip = parse_ip(&bytes).expect("lean accepted what parse_ip rejects");
+                proptest::prop_assert_eq!(ip.addrs, IpPair::V4 { src: l.src, dst: l.dst });
+                proptest::prop_assert_eq!(ip.protocol, l.protocol);
+                proptest::prop_assert_eq!(ip.total_len, usize::from(l.total_len));
+                proptest::prop_assert_eq!(ip.has_ports, l.has_ports);
+                proptest::prop_assert_eq!((ip.src_port, ip.dst_port), (l.src_port, l.dst_port));
+                proptest::prop_assert!(!ip.fragment);
+            }
+        }
     }
 }
