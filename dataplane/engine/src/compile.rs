@@ -321,11 +321,23 @@ impl CFar {
         ]
     }
 
-    /// The FAR from its cell.
+    /// The Apply Action of a FAR cell.
     #[inline(always)]
-    pub fn decode(c: &Cell) -> CFar {
+    pub fn action_of(c: &Cell) -> ApplyAction {
+        ApplyAction((c[0] >> 32) as u16)
+    }
+
+    /// The number of duplication targets of a FAR cell.
+    #[inline(always)]
+    pub fn dup_count_of(c: &Cell) -> u8 {
+        (c[1] >> 48) as u8
+    }
+
+    /// The forwarding target of a FAR cell.
+    #[inline(always)]
+    pub fn egress_of(c: &Cell) -> Option<Egress> {
         let w1 = c[1];
-        let fwd = if w1 & F_FWD == 0 {
+        if w1 & F_FWD == 0 {
             None
         } else {
             Some(Egress {
@@ -343,12 +355,18 @@ impl CFar {
                 },
                 tunnel: (w1 & F_TUNNEL != 0).then_some((w1 >> 24) as u8),
             })
-        };
+        }
+    }
+
+    /// The FAR from its cell.
+    #[inline(always)]
+    pub fn decode(c: &Cell) -> CFar {
+        let w1 = c[1];
         CFar {
             id: c[0] as u32,
-            action: ApplyAction((c[0] >> 32) as u16),
+            action: CFar::action_of(c),
             send_end_marker: w1 & F_SNDEM != 0,
-            fwd,
+            fwd: CFar::egress_of(c),
             dup: ((w1 >> 32) as u16, (w1 >> 48) as u8),
         }
     }
@@ -558,12 +576,17 @@ impl CompiledSession {
     /// FAR `i`.
     #[inline(always)]
     pub fn far(&self, i: usize) -> Option<CFar> {
+        self.far_cell(i).as_ref().map(CFar::decode)
+    }
+
+    /// The cell of FAR `i` (decode only what is needed: [`CFar::action_of`],
+    /// [`CFar::egress_of`]).
+    #[inline(always)]
+    pub fn far_cell(&self, i: usize) -> Option<Cell> {
         if i >= usize::from(self.lay.n_far) {
             return None;
         }
-        self.cells
-            .get(usize::from(self.lay.far) + i)
-            .map(CFar::decode)
+        self.cells.get(usize::from(self.lay.far) + i).copied()
     }
 
     /// All FARs.

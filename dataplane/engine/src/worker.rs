@@ -18,8 +18,8 @@ use upf_rules::ApplyAction;
 use upf_wire::arp::{self, ArpRepr};
 use upf_wire::ethernet::{self, Mac, BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use upf_wire::fast::{
-    classify, parse_frame, parse_ip, parse_ipv4_lean, EncapSpec, Fast, FastGpdu, FrameKind,
-    GtpuInfo, Ip4Lean, IpInfo, IpPair, TunnelHeader,
+    classify, classify_lean, parse_frame, parse_ip, parse_ipv4_lean, EncapSpec, Fast, FastGpdu,
+    FrameKind, GtpuInfo, Ip4Lean, IpInfo, IpPair, Lean, TunnelHeader,
 };
 use upf_wire::gtpu::{self, Message, PduSessionInfo};
 use upf_wire::icmp::{self, NdRepr};
@@ -617,6 +617,47 @@ impl<B: PacketBuf> Worker<B> {
         let Some(pf) = self.ports_fast.get(usize::from(port)) else {
             return Stage::Slow;
         };
+        // Untagged IPv4 first, in registers; everything else below.
+        if let Some(l) = classify_lean(b.data()) {
+            return match l {
+                Lean::Gpdu {
+                    dst,
+                    teid,
+                    qfi,
+                    inner_offset,
+                    inner_len,
+                } if pf.tunnel => {
+                    let ours = pf
+                        .owns4(dst)
+                        .unwrap_or_else(|| self.owns(port, IpAddr::V4(dst.into())));
+                    if ours {
+                        Stage::Up {
+                            l3: 14,
+                            qfi: qfi.unwrap_or(QFI_NONE),
+                            teid,
+                            inner: inner_offset,
+                            len: inner_len,
+                        }
+                    } else {
+                        Stage::Slow
+                    }
+                }
+                Lean::Ip { dst } if !pf.tunnel => {
+                    let ours = pf
+                        .owns4(dst)
+                        .unwrap_or_else(|| self.owns(port, IpAddr::V4(dst.into())));
+                    if ours {
+                        Stage::Slow
+                    } else {
+                        Stage::Down {
+                            l3: 14,
+                            key: DlKey::V4(dst),
+                        }
+                    }
+                }
+                _ => Stage::Slow,
+            };
+        }
         let f = classify(b.data());
         let l3 = f.l3_offset as u8;
         match f.kind {
@@ -1431,10 +1472,10 @@ impl<B: PacketBuf> Worker<B> {
                 }
             }
         }
-        let Some(far) = sess.far(fi) else {
+        let Some(fc) = sess.far_cell(fi) else {
             return self.drop_pkt(pool, b, DropReason::NoRoute);
         };
-        let action = far.action;
+        let action = CFar::action_of(&fc);
         if action.has(ApplyAction::BUFF) && dir == Dir::Downlink {
             return self.buffer(now, slot, sess, pi, b, out, pool);
         }
@@ -1450,13 +1491,13 @@ impl<B: PacketBuf> Worker<B> {
             return self.drop_pkt(pool, b, r);
         }
         // Duplicates first (copies of the inner packet).
-        if action.has(ApplyAction::DUPL) && far.dup.1 != 0 {
-            self.duplicate(now, sess, &far, &b, payload_off, out, pool);
+        if action.has(ApplyAction::DUPL) && CFar::dup_count_of(&fc) != 0 {
+            self.duplicate(now, sess, &CFar::decode(&fc), &b, payload_off, out, pool);
         }
         if !action.has(ApplyAction::FORW) {
             return self.drop_pkt(pool, b, DropReason::FarDrop);
         }
-        let Some(eg) = far.fwd else {
+        let Some(eg) = CFar::egress_of(&fc) else {
             return self.drop_pkt(pool, b, DropReason::NoRoute);
         };
         match dir {

@@ -110,6 +110,41 @@ fn reference(f: &[u8]) -> Option<upf_wire::fast::Fast> {
     }
 }
 
+/// Whenever the lean classifier answers, `classify` says the same.
+fn lean_agrees(f: &[u8]) -> Result<(), TestCaseError> {
+    use upf_wire::fast::{classify, classify_lean, Fast, Lean};
+    let Some(l) = classify_lean(f) else {
+        return Ok(());
+    };
+    let c = classify(f);
+    prop_assert_eq!(c.l3_offset, 14);
+    match (l, c.kind) {
+        (
+            Lean::Gpdu {
+                dst,
+                teid,
+                qfi,
+                inner_offset,
+                inner_len,
+            },
+            Fast::Gpdu(g),
+        ) => {
+            prop_assert_eq!(g.outer.dst_addr(), std::net::IpAddr::V4(dst.into()));
+            prop_assert!(g.outer.is_v4());
+            prop_assert_eq!(teid, g.teid);
+            prop_assert_eq!(qfi, g.qfi);
+            prop_assert_eq!(usize::from(inner_offset), g.inner_offset);
+            prop_assert_eq!(usize::from(inner_len), g.inner_len);
+        }
+        (Lean::Ip { dst }, Fast::Ip(ip)) => {
+            prop_assert_eq!(ip.addrs.dst_addr(), std::net::IpAddr::V4(dst.into()));
+            prop_assert!(ip.addrs.is_v4());
+        }
+        (l, k) => prop_assert!(false, "lean {:?} but classify {:?}", l, k),
+    }
+    Ok(())
+}
+
 fn gtpu_frame(
     v6: bool,
     vlan: bool,
@@ -195,6 +230,15 @@ proptest! {
             prop_assert_eq!(Some(c.kind), reference(&f));
             prop_assert_eq!(c.l3_offset, if vlan { 18 } else { 14 });
         }
+        lean_agrees(&f)?;
+        if !v6 && !vlan && simple {
+            // An untouched plain IPv4 G-PDU takes the lean classifier.
+            let clean = gtpu_frame(v6, vlan, teid, psc, seq, &inner);
+            prop_assert!(
+                upf_wire::fast::classify_lean(&clean).is_some(),
+                "plain IPv4 G-PDU not lean"
+            );
+        }
     }
 
     /// Random bytes after a valid Ethernet + IPv4 start.
@@ -213,6 +257,7 @@ proptest! {
         if c.kind != Fast::Slow {
             prop_assert_eq!(Some(c.kind), reference(&f));
         }
+        lean_agrees(&f)?;
         let _ = parse_ip(&f[14..]);
     }
 
