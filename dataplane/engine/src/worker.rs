@@ -320,7 +320,10 @@ pub struct Worker<B: PacketBuf> {
     buffered: usize,
     pending: VecDeque<Pending<B>>,
     solicited: FastMap<u128, u64>,
-    neigh: FastMap<u128, Mac>,
+    /// Neighbours by IPv4 address (8-byte keys: a probe is one load).
+    neigh4: FastMap<u32, Mac>,
+    /// Neighbours by IPv6 address.
+    neigh6: FastMap<u128, Mac>,
     /// The last neighbour looked up by [`Worker::finish_l2`] (key 0, the
     /// unspecified IPv6 address, when empty): most packets of a burst
     /// share their next hop.
@@ -343,6 +346,12 @@ fn ip_key(ip: IpAddr) -> u128 {
         IpAddr::V4(a) => u128::from(u32::from(a)) | (0xffff_u128 << 32),
         IpAddr::V6(a) => u128::from(a),
     }
+}
+
+/// The IPv4 address of an [`ip_key`], if it is one.
+#[inline(always)]
+fn v4_of_key(k: u128) -> Option<u32> {
+    (k >> 32 == 0xffff).then_some(k as u32)
 }
 
 fn v6_hi(ip: u128) -> u64 {
@@ -372,7 +381,8 @@ impl<B: PacketBuf> Worker<B> {
             buffered: 0,
             pending: VecDeque::new(),
             solicited: FastMap::with_capacity(64),
-            neigh: FastMap::with_capacity(256),
+            neigh4: FastMap::with_capacity(256),
+            neigh6: FastMap::with_capacity(64),
             neigh_hit: (0, [0; 6]),
             steering: Arc::new(SteeringTable::default()),
             dns: Arc::new(DnsTable::default()),
@@ -437,7 +447,7 @@ impl<B: PacketBuf> Worker<B> {
 
     /// The MAC known for `ip`.
     pub fn neighbor(&self, ip: IpAddr) -> Option<Mac> {
-        self.neigh.get(&ip_key(ip))
+        self.neigh_get(ip_key(ip))
     }
 
     // ------------------------------------------------------------------
@@ -1653,7 +1663,7 @@ impl<B: PacketBuf> Worker<B> {
         let hit = if self.neigh_hit.0 == k {
             Some(self.neigh_hit.1)
         } else {
-            let m = self.neigh.get(&k);
+            let m = self.neigh_get(k);
             if let Some(mac) = m {
                 self.neigh_hit = (k, mac);
             }
@@ -1800,16 +1810,28 @@ impl<B: PacketBuf> Worker<B> {
 
     fn learn(&mut self, ip: IpAddr, mac: Mac, out: &mut Output<B>) {
         let k = ip_key(ip);
-        if self.neigh.get(&k) != Some(mac) {
+        if self.neigh_get(k) != Some(mac) {
             self.set_neighbor(k, mac);
             self.events.push(WorkerEvent::NeighborLearned { ip, mac });
         }
         self.release_pending(ip, mac, out);
     }
 
+    /// The neighbour with key `k` ([`ip_key`]).
+    #[inline(always)]
+    fn neigh_get(&self, k: u128) -> Option<Mac> {
+        match v4_of_key(k) {
+            Some(a) => self.neigh4.get(&a),
+            None => self.neigh6.get(&k),
+        }
+    }
+
     /// Records a neighbour (and forgets the last-hit entry if it was this one).
     fn set_neighbor(&mut self, k: u128, mac: Mac) {
-        self.neigh.insert(k, mac);
+        match v4_of_key(k) {
+            Some(a) => self.neigh4.insert(a, mac),
+            None => self.neigh6.insert(k, mac),
+        };
         if self.neigh_hit.0 == k {
             self.neigh_hit.0 = 0;
         }

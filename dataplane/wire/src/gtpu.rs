@@ -108,47 +108,56 @@ impl PduSessionInfo {
         }
     }
 
-    /// Content octets (without the length and next-type octets), unpadded.
-    fn content(&self, out: &mut [u8; 3]) -> usize {
-        match *self {
-            PduSessionInfo::Downlink { qfi, rqi, ppi } => {
-                out[0] = 0x00;
-                out[1] = (u8::from(ppi.is_some()) << 7) | (u8::from(rqi) << 6) | (qfi & 0x3f);
-                match ppi {
-                    Some(p) => {
-                        out[2] = (p & 0x07) << 5;
-                        3
-                    }
-                    None => 2,
-                }
-            }
-            PduSessionInfo::Uplink { qfi } => {
-                out[0] = 0x10;
-                out[1] = qfi & 0x3f;
-                2
-            }
-        }
-    }
-
     /// Length in octets of the whole extension header (a multiple of 4).
     pub fn ext_len(&self) -> usize {
-        let mut c = [0u8; 3];
-        let n = self.content(&mut c);
-        (n + 2).div_ceil(4) * 4
+        usize::from(self.ext_bytes().1)
     }
 
     /// Writes the extension header (length, content, padding, next type)
     /// into `buf`; returns the bytes written.
     pub fn emit_ext(&self, buf: &mut [u8], next: u8) -> Result<usize> {
-        let mut c = [0u8; 3];
-        let n = self.content(&mut c);
-        let total = (n + 2).div_ceil(4) * 4;
+        let (mut w, total) = self.ext_bytes();
+        let total = usize::from(total);
+        w[total - 1] = next;
         let b = buf.get_mut(..total).ok_or(WireError::BufferTooSmall)?;
-        b.fill(0);
-        b[0] = (total / 4) as u8;
-        b[1..1 + n].copy_from_slice(&c[..n]);
-        b[total - 1] = next;
+        b.copy_from_slice(&w[..total]);
         Ok(total)
+    }
+
+    /// The whole extension header with no next extension (next type 0),
+    /// in the first `len` of eight octets: `(octets, len)`, len 4 or 8.
+    /// Branch-light, for the per-packet PDU Session Container of N3
+    /// downlink.
+    #[inline(always)]
+    pub fn ext_bytes(&self) -> ([u8; 8], u8) {
+        match *self {
+            PduSessionInfo::Downlink {
+                qfi,
+                rqi,
+                ppi: None,
+            } => (
+                [1, 0x00, (u8::from(rqi) << 6) | (qfi & 0x3f), 0, 0, 0, 0, 0],
+                4,
+            ),
+            PduSessionInfo::Downlink {
+                qfi,
+                rqi,
+                ppi: Some(p),
+            } => (
+                [
+                    2,
+                    0x00,
+                    0x80 | (u8::from(rqi) << 6) | (qfi & 0x3f),
+                    (p & 0x07) << 5,
+                    0,
+                    0,
+                    0,
+                    0,
+                ],
+                8,
+            ),
+            PduSessionInfo::Uplink { qfi } => ([1, 0x10, qfi & 0x3f, 0, 0, 0, 0, 0], 4),
+        }
     }
 
     /// Parses the content octets of a PDU Session Container.
@@ -631,6 +640,37 @@ impl Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pdu_session_container_octets() {
+        // TS 38.415 5.5.2: octet 1 PDU type in the high nibble; octet 2
+        // PPP, RQI, QFI; octet 3 (DL with PPP) PPI in the top 3 bits.
+        let dl = PduSessionInfo::Downlink {
+            qfi: 9,
+            rqi: true,
+            ppi: None,
+        };
+        let mut b = [0xee; 8];
+        assert_eq!(dl.emit_ext(&mut b, EXT_NONE).unwrap(), 4);
+        assert_eq!(&b[..4], &[0x01, 0x00, 0x49, 0x00]);
+        let ppi = PduSessionInfo::Downlink {
+            qfi: 9,
+            rqi: true,
+            ppi: Some(5),
+        };
+        assert_eq!(ppi.emit_ext(&mut b, 0x40).unwrap(), 8);
+        assert_eq!(b, [0x02, 0x00, 0xc9, 0xa0, 0, 0, 0, 0x40]);
+        let ul = PduSessionInfo::Uplink { qfi: 5 };
+        assert_eq!(ul.emit_ext(&mut b, EXT_NONE).unwrap(), 4);
+        assert_eq!(&b[..4], &[0x01, 0x10, 0x05, 0x00]);
+        assert_eq!((dl.ext_len(), ppi.ext_len(), ul.ext_len()), (4, 8, 4));
+        assert!(dl.emit_ext(&mut [0u8; 3], EXT_NONE).is_err());
+        // Each parses back to itself.
+        for p in [dl, ppi, ul] {
+            let (w, n) = p.ext_bytes();
+            assert_eq!(PduSessionInfo::parse(&w[1..usize::from(n) - 1]).unwrap(), p);
+        }
+    }
 
     #[test]
     fn gpdu_with_psc_ul() {
