@@ -424,6 +424,50 @@ pub struct CompiledSession {
     /// BAR.
     pub bar: Option<Bar>,
     rare: Option<Box<Rare>>,
+    /// Per direction (uplink, downlink): bit `i` set if a packet of that
+    /// direction reads cache line `i` of the cells (counted from the line
+    /// holding the first cell): what the burst pipeline prefetches.
+    lines: [u16; 2],
+}
+
+/// The cache lines a packet of each direction reads from `cells` (see
+/// [`CompiledSession::prefetch_lines`]): its direction's PDRs, the filters,
+/// its direction's word of each QER, the per-packet part of each URR
+/// (cells 0 to 3), the FARs and, downlink, the tunnels.
+fn read_lines(cells: &[Cell], lay: &Layout) -> [u16; 2] {
+    let base = cells.as_ptr() as usize;
+    let cell = std::mem::size_of::<Cell>();
+    let mut m = [0u16; 2];
+    let mut mark = |d: usize, from: usize, to: usize| {
+        for k in from..to.min(cells.len()) {
+            for byte in [k * cell, k * cell + cell - 1] {
+                let l = (base + byte) / 64 - base / 64;
+                if l < 16 {
+                    m[d] |= 1 << l;
+                }
+            }
+        }
+    };
+    let (n_ul, n_pdr) = (usize::from(lay.n_ul), usize::from(lay.n_pdr));
+    mark(0, 0, n_ul);
+    mark(1, n_ul, n_pdr);
+    for d in 0..2 {
+        let filt = usize::from(lay.filt);
+        mark(d, filt, filt + usize::from(lay.n_filt));
+        for q in 0..usize::from(lay.n_qer) {
+            let c = usize::from(lay.qer) + q * QER_CELLS + d;
+            mark(d, c, c + 1);
+        }
+        for u in 0..usize::from(lay.n_urr) {
+            let c = usize::from(lay.urr) + u * URR_CELLS;
+            mark(d, c, c + 4);
+        }
+        let far = usize::from(lay.far);
+        mark(d, far, far + usize::from(lay.n_far));
+    }
+    let tun = usize::from(lay.tun);
+    mark(1, tun, tun + usize::from(lay.n_tun) * TUNNEL_CELLS);
+    m
 }
 
 impl CompiledSession {
@@ -431,6 +475,22 @@ impl CompiledSession {
     #[inline(always)]
     pub fn cells(&self) -> &[Cell] {
         &self.cells
+    }
+
+    /// Prefetches the cache lines of the cells that a packet of `dir`
+    /// reads (not those only the other direction or the control path
+    /// reads).
+    #[inline(always)]
+    pub fn prefetch_lines(&self, dir: Dir) {
+        let mut m = self.lines[usize::from(dir == Dir::Downlink)];
+        let p = self.cells.as_ptr().cast::<u8>();
+        // The start of the line holding the first cell.
+        let base = p.wrapping_sub(p as usize & 63);
+        while m != 0 {
+            let i = m.trailing_zeros() as usize;
+            upf_io::prefetch::ptr(base.wrapping_add(i * 64));
+            m &= m - 1;
+        }
     }
 
     /// Indices (into [`CompiledSession::pdr`]) of the PDRs of one
@@ -1089,9 +1149,12 @@ pub fn compile(
             },
         })
     });
+    let cells = cells.into_boxed_slice();
+    let lines = read_lines(&cells, &lay);
     Ok(CompiledSession {
         ue,
-        cells: cells.into_boxed_slice(),
+        cells,
+        lines,
         lay,
         dl_reported: false,
         n_teids,
@@ -1107,6 +1170,45 @@ pub fn compile(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefetch_lines_follow_the_direction() {
+        // 22 cells from a line boundary: PDRs 0-3 (two uplink), filters
+        // 4-7, QERs 8-11 (two cells each: uplink word first), one URR
+        // 12-17 (cells 0-3 per packet), FARs 18-19, one tunnel 20-21.
+        #[repr(align(64))]
+        struct Aligned([Cell; 22]);
+        let a = Aligned([[0; 4]; 22]);
+        let lay = Layout {
+            n_ul: 2,
+            n_pdr: 4,
+            filt: 4,
+            n_filt: 4,
+            qer: 8,
+            n_qer: 2,
+            urr: 12,
+            n_urr: 1,
+            far: 18,
+            n_far: 2,
+            tun: 20,
+            n_tun: 1,
+        };
+        let [ul, dl] = read_lines(&a.0, &lay);
+        // Two cells per line: uplink skips line 1 (downlink PDRs), 8 (URR
+        // cells 4-5) and 10 (tunnel); downlink skips lines 0 and 8.
+        assert_eq!(ul, 0b010_1111_1101, "{ul:b}");
+        assert_eq!(dl, 0b110_1111_1110, "{dl:b}");
+        // Shifted by one cell, a section straddles lines.
+        let [ul1, _] = read_lines(
+            &a.0[1..],
+            &Layout {
+                n_ul: 1,
+                n_pdr: 1,
+                ..Layout::default()
+            },
+        );
+        assert_eq!(ul1, 0b1);
+    }
 
     #[test]
     fn cells_round_trip() {

@@ -264,13 +264,6 @@ struct Tunnelled {
     inner_len: usize,
 }
 
-/// Prefetches the cells a packet will read: the session's cells from the
-/// start (PDRs, filters, QERs, URRs, FARs, tunnels follow each other).
-#[inline(always)]
-fn prefetch_rules(sess: &CompiledSession) {
-    prefetch::read_all(sess.cells(), 12);
-}
-
 /// Where processed packets go.
 #[derive(Debug)]
 pub struct Output<B> {
@@ -521,7 +514,11 @@ impl<B: PacketBuf> Worker<B> {
                 }
                 if let Some(j) = k.checked_sub(2 * d).filter(|&j| j < n) {
                     if let Some(sess) = self.local(slots[j]) {
-                        prefetch_rules(sess);
+                        let dir = match stage[j] {
+                            Stage::Down { .. } => Dir::Downlink,
+                            _ => Dir::Uplink,
+                        };
+                        sess.prefetch_lines(dir);
                     }
                 }
             }

@@ -28,6 +28,13 @@ pub fn read_all<T: ?Sized>(r: &T, max_lines: usize) {
     }
 }
 
+/// Prefetches the cache line holding `p` (a hint: any pointer is
+/// harmless, dangling or not; it is never dereferenced).
+#[inline(always)]
+pub fn ptr(p: *const u8) {
+    line(p);
+}
+
 #[inline(always)]
 fn line(p: *const u8) {
     #[cfg(target_arch = "x86_64")]

@@ -1230,7 +1230,9 @@ mod tests {
             let mut exact = vec![0u8; h.len()];
             h.write(&mut exact, 1).unwrap();
             let f = parse_l3(&exact, 0).unwrap();
-            assert!(matches!(f, FrameKind::Gtpu(g) if g.inner_len == 0 && g.header.teid == h.teid()));
+            assert!(
+                matches!(f, FrameKind::Gtpu(g) if g.inner_len == 0 && g.header.teid == h.teid())
+            );
         }
     }
 
