@@ -341,6 +341,13 @@ fn ip_key(ip: IpAddr) -> u128 {
     }
 }
 
+/// Drops what the fast path does not expect to drop, out of line.
+#[cold]
+#[inline(never)]
+fn drop_cold<T>(v: T) {
+    drop(v);
+}
+
 /// The IPv4 address of an [`ip_key`], if it is one.
 #[inline(always)]
 fn v4_of_key(k: u128) -> Option<u32> {
@@ -587,6 +594,17 @@ impl<B: PacketBuf> Worker<B> {
                 }
             }
             Stage::Slow => self.process_inner(now, b, out, pool, true),
+        }
+    }
+
+    /// Puts a session taken out of its slot for a packet back (the slot is
+    /// empty then: nothing to drop on the fast path).
+    #[inline(always)]
+    fn put_back(&mut self, slot: u32, sess: Box<CompiledSession>) {
+        if let Some(e) = self.sessions.get_mut(slot as usize) {
+            if let Some(old) = e.replace(sess) {
+                drop_cold(old);
+            }
         }
     }
 
@@ -1109,11 +1127,11 @@ impl<B: PacketBuf> Worker<B> {
             ),
             Fast4::Miss => self.drop_pkt(pool, b, DropReason::NoPdr),
             Fast4::General => {
-                self.sessions[slot as usize] = Some(sess);
+                self.put_back(slot, sess);
                 return self.uplink_general(now, slot, b, g, out, pool);
             }
         }
-        self.sessions[slot as usize] = Some(sess);
+        self.put_back(slot, sess);
     }
 
     /// An uplink G-PDU of the local session in `slot`, any IP version.
@@ -1165,7 +1183,7 @@ impl<B: PacketBuf> Worker<B> {
             ),
             None => self.drop_pkt(pool, b, DropReason::NoPdr),
         }
-        self.sessions[slot as usize] = Some(sess);
+        self.put_back(slot, sess);
     }
 
     /// The uplink path with MEC steering and DNS (edge answers, domain
@@ -1221,7 +1239,7 @@ impl<B: PacketBuf> Worker<B> {
             )
         };
         let Some(pi) = pdr else {
-            self.sessions[slot as usize] = Some(sess);
+            self.put_back(slot, sess);
             return self.drop_pkt(pool, b, DropReason::NoPdr);
         };
         // Edge DNS answer.
@@ -1232,7 +1250,7 @@ impl<B: PacketBuf> Worker<B> {
                 .unwrap_or(&[]);
             if let Some((addr, ttl)) = self.dns.answer(&q, msg) {
                 self.answer_dns(now, &mut sess, pi.0, b, &g, &ip, q, addr, ttl, out, pool);
-                self.sessions[slot as usize] = Some(sess);
+                self.put_back(slot, sess);
                 return;
             }
         }
@@ -1250,17 +1268,17 @@ impl<B: PacketBuf> Worker<B> {
                 match rule.action {
                     SteerAction::Passthrough => {}
                     SteerAction::Drop => {
-                        self.sessions[slot as usize] = Some(sess);
+                        self.put_back(slot, sess);
                         return self.drop_pkt(pool, b, DropReason::SteerDrop);
                     }
                     SteerAction::ForwardDecapsulated | SteerAction::ForwardEncapsulated => {
                         let len = g.inner_len as u64;
                         if let Some(r) = self.meter(now, &mut sess, &pi.1, Dir::Uplink, len) {
-                            self.sessions[slot as usize] = Some(sess);
+                            self.put_back(slot, sess);
                             return self.drop_pkt(pool, b, r);
                         }
                         self.stats.steered_packets += 1;
-                        self.sessions[slot as usize] = Some(sess);
+                        self.put_back(slot, sess);
                         return self.steer_out(
                             now,
                             b,
@@ -1305,7 +1323,7 @@ impl<B: PacketBuf> Worker<B> {
             out,
             pool,
         );
-        self.sessions[slot as usize] = Some(sess);
+        self.put_back(slot, sess);
     }
 
     /// A downlink IPv4 packet for the session in `slot`: the fast match,
@@ -1339,14 +1357,14 @@ impl<B: PacketBuf> Worker<B> {
             ),
             Fast4::Miss => self.drop_pkt(pool, b, DropReason::NoPdr),
             Fast4::General => {
-                self.sessions[slot as usize] = Some(sess);
+                self.put_back(slot, sess);
                 return match b.data().get(l3..).map(parse_ip) {
                     Some(Ok(ip)) => self.downlink(now, slot, b, l3, ip, out, pool),
                     _ => self.process_inner(now, b, out, pool, true),
                 };
             }
         }
-        self.sessions[slot as usize] = Some(sess);
+        self.put_back(slot, sess);
     }
 
     #[inline(never)]
@@ -1382,7 +1400,7 @@ impl<B: PacketBuf> Worker<B> {
             }
             None => self.drop_pkt(pool, b, DropReason::NoPdr),
         }
-        self.sessions[slot as usize] = Some(sess);
+        self.put_back(slot, sess);
     }
 
     /// QER and URR for one packet: `Some(reason)` if it must be dropped.
@@ -2619,7 +2637,7 @@ impl<B: PacketBuf> Worker<B> {
                     }
                 }
             }
-            self.sessions[slot as usize] = Some(sess);
+            self.put_back(slot, sess);
             if let Some(s) = self.sessions[slot as usize].as_ref() {
                 if s.generation == generation {
                     self.arm_session(now, slot);
