@@ -243,6 +243,20 @@ impl PdrView<'_> {
         self.0[0]
     }
 
+    /// The tunnel and QoS flow checks: false if the PDR is bound to
+    /// another TEID than `teid` or `qbit` (bit n for QFI n, 0 for none)
+    /// is outside its QFI mask.
+    #[inline(always)]
+    pub fn admits(&self, teid: Option<u32>, qbit: u64) -> bool {
+        if let (Some(want), Some(t)) = (self.teid(), teid) {
+            if want != t {
+                return false;
+            }
+        }
+        let qm = self.qfi_mask();
+        qm == 0 || qm & qbit != 0
+    }
+
     /// The UE address is checked.
     #[inline(always)]
     pub fn ue_check(&self) -> bool {

@@ -974,13 +974,7 @@ impl<B: PacketBuf> Worker<B> {
         let filters = sess.filter_cells();
         for (k, c) in cells.iter().enumerate() {
             let p = PdrView(c);
-            if let (Some(want), Some(t)) = (p.teid(), teid) {
-                if want != t {
-                    continue;
-                }
-            }
-            let qm = p.qfi_mask();
-            if qm != 0 && qm & qbit == 0 {
+            if !p.admits(teid, qbit) {
                 continue;
             }
             if p.ue_check() && !ue_matches(ue, &ip.addrs, dir) && !in_framed(sess, &ip.addrs, dir) {
@@ -1043,13 +1037,7 @@ impl<B: PacketBuf> Worker<B> {
         let filters = sess.filter_cells();
         for (k, c) in cells.iter().enumerate() {
             let v = PdrView(c);
-            if let (Some(want), Some(t)) = (v.teid(), teid) {
-                if want != t {
-                    continue;
-                }
-            }
-            let qm = v.qfi_mask();
-            if qm != 0 && qm & qbit == 0 {
+            if !v.admits(teid, qbit) {
                 continue;
             }
             if v.ue_check() && !ue_ok {
@@ -1103,9 +1091,7 @@ impl<B: PacketBuf> Worker<B> {
         let Some(p) = lean else {
             return self.uplink_general(now, slot, b, g, out, pool);
         };
-        let is_dns = p.protocol == ipv4::PROTO_UDP && p.has_ports && p.dst_port == udp::DNS_PORT;
-        if !self.steering.is_empty() || (is_dns && (!self.dns.is_empty() || !self.pfds.is_empty()))
-        {
+        if self.needs_full(p.protocol, p.has_ports, p.dst_port) {
             return self.uplink_general(now, slot, b, g, out, pool);
         }
         let Some(mut sess) = self.sessions.get_mut(slot as usize).and_then(Option::take) else {
@@ -1134,6 +1120,14 @@ impl<B: PacketBuf> Worker<B> {
         self.put_back(slot, sess);
     }
 
+    /// An uplink packet needs [`Worker::uplink_full`]: MEC steering rules
+    /// exist, or it is a DNS query and edge DNS rules or PFDs exist.
+    #[inline(always)]
+    fn needs_full(&self, protocol: u8, has_ports: bool, dst_port: u16) -> bool {
+        let is_dns = protocol == ipv4::PROTO_UDP && has_ports && dst_port == udp::DNS_PORT;
+        !self.steering.is_empty() || (is_dns && (!self.dns.is_empty() || !self.pfds.is_empty()))
+    }
+
     /// An uplink G-PDU of the local session in `slot`, any IP version.
     #[inline(never)]
     fn uplink_general<P: BufPool<Buf = B>>(
@@ -1152,9 +1146,7 @@ impl<B: PacketBuf> Worker<B> {
         else {
             return self.drop_pkt(pool, b, DropReason::Malformed);
         };
-        let is_dns = ip.protocol == ipv4::PROTO_UDP && ip.has_ports && ip.dst_port == udp::DNS_PORT;
-        if !self.steering.is_empty() || (is_dns && (!self.dns.is_empty() || !self.pfds.is_empty()))
-        {
+        if self.needs_full(ip.protocol, ip.has_ports, ip.dst_port) {
             return self.uplink_full(now, slot, b, g, ip, out, pool);
         }
         let Some(mut sess) = self.sessions.get_mut(slot as usize).and_then(Option::take) else {

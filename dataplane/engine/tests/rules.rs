@@ -855,6 +855,131 @@ fn arb_filter() -> impl Strategy<Value = String> {
     })
 }
 
+/// One case of the PDR selection properties: PDRs of one direction with
+/// the given precedences and filters, each with a FAR marking its packets
+/// with its own DSCP; one UDP or TCP packet between the UE and `server`
+/// (`port` on the server's side); the engine must forward it by the first
+/// PDR in precedence order whose filters match as the upf-rules reference
+/// matcher decides, or drop it as matching no PDR.
+fn pdr_selection_case(
+    uplink: bool,
+    pdrs: &[(u32, Vec<String>)],
+    port: u16,
+    udp: bool,
+    server: &str,
+) -> Result<(), TestCaseError> {
+    let src_if = if uplink {
+        Interface::Access
+    } else {
+        Interface::Core
+    };
+    let mut s = session();
+    s.pdrs.retain(|p| p.pdi.source_interface != Some(src_if));
+    s.fars.truncate(2);
+    let mut expect: Vec<(u32, u16, Vec<FlowDescription>)> = Vec::new();
+    for (i, (prec, filters)) in pdrs.iter().enumerate() {
+        let id = 10 + i as u16;
+        let fds: Vec<FlowDescription> = filters.iter().map(|f| f.parse().unwrap()).collect();
+        let sdf_filters = fds
+            .iter()
+            .map(|f| SdfFilter {
+                flow: Some(f.clone()),
+                ..Default::default()
+            })
+            .collect();
+        let pdi = if uplink {
+            Pdi {
+                source_interface: Some(Interface::Access),
+                local_fteid: Some(LocalFteid {
+                    teid: UL_TEID,
+                    ipv4: Some(ip4(UPF_N3)),
+                    ipv6: None,
+                }),
+                sdf_filters,
+                ..Default::default()
+            }
+        } else {
+            Pdi {
+                source_interface: Some(Interface::Core),
+                network_instance: Some("internet".into()),
+                ue_ip: Some(UeIp {
+                    ipv4: Some(ip4(UE)),
+                    ipv6: None,
+                    is_destination: true,
+                }),
+                sdf_filters,
+                ..Default::default()
+            }
+        };
+        s.pdrs.push(Pdr {
+            id,
+            precedence: *prec,
+            pdi,
+            outer_header_removal: uplink.then_some(OuterHeaderRemoval::GtpuUdpIp),
+            far_id: Some(100 + u32::from(id)),
+            urr_ids: vec![],
+            qer_ids: vec![],
+        });
+        // Each PDR's FAR marks its packets (downlink: the outer header)
+        // with its own DSCP.
+        let mut f = if uplink {
+            fwd(Interface::Core, Some("internet"), None)
+        } else {
+            fwd(Interface::Access, None, Some(gtp_to_gnb(DL_TEID)))
+        };
+        f.transport_level_marking = Some(u16::from(id as u8) << 10);
+        s.fars.push(Far {
+            id: 100 + u32::from(id),
+            apply_action: ApplyAction(ApplyAction::FORW),
+            forwarding: Some(f),
+            ..Default::default()
+        });
+        expect.push((*prec, id, fds));
+    }
+    let mut r = Rig::new();
+    r.install(&s);
+    let (src, dst, sport, dport) = if uplink {
+        (UE, server, 5000, port)
+    } else {
+        (server, UE, port, 5000)
+    };
+    let mut inner = inner_udp(src, dst, sport, dport, b"p");
+    if !udp {
+        inner[9] = ipv4::PROTO_TCP;
+    }
+    let t = FlowTuple {
+        src: addr(src),
+        dst: addr(dst),
+        protocol: inner[9],
+        src_port: Some(sport),
+        dst_port: Some(dport),
+    };
+    let ue = [IpPrefix::host(addr(UE))];
+    expect.sort_by_key(|(p, id, _)| (*p, *id));
+    let want = expect
+        .iter()
+        .find(|(_, _, f)| f.is_empty() || f.iter().any(|fd| fd.matches(&t, uplink, &ue)))
+        .map(|(_, id, _)| *id);
+    let (in_port, out_port, frame) = if uplink {
+        (N3, N6, gtp_frame(UL_TEID, None, &inner))
+    } else {
+        (N6, N3, n6_frame(&inner))
+    };
+    let out = r.run(in_port, &[frame]);
+    let sent = &out[out_port as usize];
+    match want {
+        Some(id) => {
+            prop_assert_eq!(sent.len(), 1);
+            prop_assert_eq!(sent[0][15] >> 2, id as u8);
+        }
+        None => {
+            prop_assert!(sent.is_empty());
+            prop_assert_eq!(r.w.stats.drops_of(DropReason::NoPdr), 1);
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
     /// For random uplink PDR sets and packets, the engine applies the FAR
@@ -867,73 +992,9 @@ proptest! {
         udp in any::<bool>(),
         server in prop_oneof![Just("203.0.113.10"), Just("203.0.113.99"), Just("198.51.100.1")],
     ) {
-        let mut s = session();
-        s.pdrs.retain(|p| p.pdi.source_interface != Some(Interface::Access));
-        s.fars.truncate(2);
-        let mut expect: Vec<(u32, u16, Vec<FlowDescription>)> = Vec::new();
-        for (i, (prec, filters)) in pdrs.iter().enumerate() {
-            let id = 10 + i as u16;
-            let fds: Vec<FlowDescription> = filters.iter().map(|f| f.parse().unwrap()).collect();
-            s.pdrs.push(Pdr {
-                id,
-                precedence: *prec,
-                pdi: Pdi {
-                    source_interface: Some(Interface::Access),
-                    local_fteid: Some(LocalFteid { teid: UL_TEID, ipv4: Some(ip4(UPF_N3)), ipv6: None }),
-                    sdf_filters: fds.iter().map(|f| SdfFilter { flow: Some(f.clone()), ..Default::default() }).collect(),
-                    ..Default::default()
-                },
-                outer_header_removal: Some(OuterHeaderRemoval::GtpuUdpIp),
-                far_id: Some(100 + u32::from(id)),
-                urr_ids: vec![],
-                qer_ids: vec![],
-            });
-            // Each PDR's FAR marks its packets with its own DSCP.
-            let mut f = fwd(Interface::Core, Some("internet"), None);
-            f.transport_level_marking = Some(u16::from(id as u8) << 10);
-            s.fars.push(Far {
-                id: 100 + u32::from(id),
-                apply_action: ApplyAction(ApplyAction::FORW),
-                forwarding: Some(f),
-                ..Default::default()
-            });
-            expect.push((*prec, id, fds));
-        }
-        let mut r = Rig::new();
-        r.install(&s);
-        let mut inner = inner_udp(UE, server, 5000, dport, b"p");
-        if !udp {
-            inner[9] = ipv4::PROTO_TCP;
-        }
-        let t = FlowTuple {
-            src: addr(UE),
-            dst: addr(server),
-            protocol: inner[9],
-            src_port: Some(5000),
-            dst_port: Some(dport),
-        };
-        let ue = [IpPrefix::host(addr(UE))];
-        expect.sort_by_key(|(p, id, _)| (*p, *id));
-        let want = expect
-            .iter()
-            .find(|(_, _, f)| f.is_empty() || f.iter().any(|fd| fd.matches(&t, true, &ue)))
-            .map(|(_, id, _)| *id);
-        let out = r.run(N3, &[gtp_frame(UL_TEID, None, &inner)]);
-        match want {
-            Some(id) => {
-                prop_assert_eq!(out[N6 as usize].len(), 1);
-                prop_assert_eq!(out[N6 as usize][0][15] >> 2, id as u8);
-            }
-            None => {
-                prop_assert!(out[N6 as usize].is_empty());
-                prop_assert_eq!(r.w.stats.drops_of(DropReason::NoPdr), 1);
-            }
-        }
+        pdr_selection_case(true, &pdrs, dport, udp, server)?;
     }
-}
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
     /// The same for downlink PDR sets (packets from the data network to
     /// the UE, matched in the engine's IPv4 fast path or its general
     /// matcher, whichever the filters need).
@@ -944,69 +1005,7 @@ proptest! {
         udp in any::<bool>(),
         server in prop_oneof![Just("203.0.113.10"), Just("203.0.113.99"), Just("198.51.100.1")],
     ) {
-        let mut s = session();
-        s.pdrs.retain(|p| p.pdi.source_interface != Some(Interface::Core));
-        s.fars.truncate(2);
-        let mut expect: Vec<(u32, u16, Vec<FlowDescription>)> = Vec::new();
-        for (i, (prec, filters)) in pdrs.iter().enumerate() {
-            let id = 10 + i as u16;
-            let fds: Vec<FlowDescription> = filters.iter().map(|f| f.parse().unwrap()).collect();
-            s.pdrs.push(Pdr {
-                id,
-                precedence: *prec,
-                pdi: Pdi {
-                    source_interface: Some(Interface::Core),
-                    network_instance: Some("internet".into()),
-                    ue_ip: Some(UeIp { ipv4: Some(ip4(UE)), ipv6: None, is_destination: true }),
-                    sdf_filters: fds.iter().map(|f| SdfFilter { flow: Some(f.clone()), ..Default::default() }).collect(),
-                    ..Default::default()
-                },
-                outer_header_removal: None,
-                far_id: Some(100 + u32::from(id)),
-                urr_ids: vec![],
-                qer_ids: vec![],
-            });
-            // Each PDR's FAR marks the outer header with its own DSCP.
-            let mut f = fwd(Interface::Access, None, Some(gtp_to_gnb(DL_TEID)));
-            f.transport_level_marking = Some(u16::from(id as u8) << 10);
-            s.fars.push(Far {
-                id: 100 + u32::from(id),
-                apply_action: ApplyAction(ApplyAction::FORW),
-                forwarding: Some(f),
-                ..Default::default()
-            });
-            expect.push((*prec, id, fds));
-        }
-        let mut r = Rig::new();
-        r.install(&s);
-        let mut inner = inner_udp(server, UE, sport, 5000, b"p");
-        if !udp {
-            inner[9] = ipv4::PROTO_TCP;
-        }
-        let t = FlowTuple {
-            src: addr(server),
-            dst: addr(UE),
-            protocol: inner[9],
-            src_port: Some(sport),
-            dst_port: Some(5000),
-        };
-        let ue = [IpPrefix::host(addr(UE))];
-        expect.sort_by_key(|(p, id, _)| (*p, *id));
-        let want = expect
-            .iter()
-            .find(|(_, _, f)| f.is_empty() || f.iter().any(|fd| fd.matches(&t, false, &ue)))
-            .map(|(_, id, _)| *id);
-        let out = r.run(N6, &[n6_frame(&inner)]);
-        match want {
-            Some(id) => {
-                prop_assert_eq!(out[N3 as usize].len(), 1);
-                prop_assert_eq!(out[N3 as usize][0][15] >> 2, id as u8);
-            }
-            None => {
-                prop_assert!(out[N3 as usize].is_empty());
-                prop_assert_eq!(r.w.stats.drops_of(DropReason::NoPdr), 1);
-            }
-        }
+        pdr_selection_case(false, &pdrs, sport, udp, server)?;
     }
 }
 

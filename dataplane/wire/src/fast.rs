@@ -771,9 +771,10 @@ impl TunnelHeader {
     /// Like [`TunnelHeader::write`] for any GTP-U message type.
     #[inline]
     pub fn write_msg(&self, pkt: &mut [u8], msg_type: u8, ident: u16) -> Result<()> {
-        if !self.v6 && (self.psc_len == 0 || self.psc_len == 4) {
+        if !self.v6 {
             return self.write_v4(pkt, msg_type, ident);
         }
+        // IPv6.
         let hl = self.len();
         if pkt.len() < hl {
             return Err(WireError::BufferTooSmall);
@@ -784,29 +785,13 @@ impl TunnelHeader {
         let udp_len = u16::try_from(8 + gtp_len + inner_len).map_err(|_| WireError::BadLength)?;
         let gtp_payload = (gtp_len - gtpu::HEADER_LEN + inner_len) as u16;
         let (ip, rest) = pkt.split_at_mut(ip_len);
-        if self.v6 {
-            let vtf = (6u32 << 28) | (u32::from(self.tos) << 20);
-            ip[0..4].copy_from_slice(&vtf.to_be_bytes());
-            ip[4..6].copy_from_slice(&udp_len.to_be_bytes());
-            ip[6] = PROTO_UDP;
-            ip[7] = self.ttl;
-            ip[8..24].copy_from_slice(&self.src);
-            ip[24..40].copy_from_slice(&self.dst);
-        } else {
-            let total =
-                u16::try_from(20 + usize::from(udp_len)).map_err(|_| WireError::BadLength)?;
-            let csum = checksum::finish(self.partial + u32::from(total) + u32::from(ident));
-            ip[0] = 0x45;
-            ip[1] = self.tos;
-            ip[2..4].copy_from_slice(&total.to_be_bytes());
-            ip[4..6].copy_from_slice(&ident.to_be_bytes());
-            ip[6..8].copy_from_slice(&[0, 0]);
-            ip[8] = self.ttl;
-            ip[9] = PROTO_UDP;
-            ip[10..12].copy_from_slice(&csum.to_be_bytes());
-            ip[12..16].copy_from_slice(&self.src[..4]);
-            ip[16..20].copy_from_slice(&self.dst[..4]);
-        }
+        let vtf = (6u32 << 28) | (u32::from(self.tos) << 20);
+        ip[0..4].copy_from_slice(&vtf.to_be_bytes());
+        ip[4..6].copy_from_slice(&udp_len.to_be_bytes());
+        ip[6] = PROTO_UDP;
+        ip[7] = self.ttl;
+        ip[8..24].copy_from_slice(&self.src);
+        ip[24..40].copy_from_slice(&self.dst);
         let (udp, gtp) = rest.split_at_mut(8);
         udp[0..2].copy_from_slice(&self.src_port.to_be_bytes());
         udp[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
@@ -821,27 +806,26 @@ impl TunnelHeader {
             gtp[8..12].copy_from_slice(&[0, 0, 0, gtpu::EXT_PDU_SESSION_CONTAINER]);
             gtp[12..12 + n].copy_from_slice(&self.psc[..n]);
         }
-        if self.v6 {
-            let acc = self.partial + u32::from(udp_len);
-            let mut c = checksum::finish(checksum::sum(&pkt[40..], acc));
-            if c == 0 {
-                c = 0xffff;
-            }
-            pkt[46..48].copy_from_slice(&c.to_be_bytes());
+        let acc = self.partial + u32::from(udp_len);
+        let mut c = checksum::finish(checksum::sum(&pkt[40..], acc));
+        if c == 0 {
+            c = 0xffff;
         }
+        pkt[46..48].copy_from_slice(&c.to_be_bytes());
         Ok(())
     }
 }
 
 impl TunnelHeader {
-    /// [`TunnelHeader::write_msg`] for the common case, an IPv4 outer
-    /// header with no PDU Session Container or a one-word one: fixed
-    /// offsets, the same octets and the same errors.
+    /// [`TunnelHeader::write_msg`] for an IPv4 outer header: fixed
+    /// offsets, and a fixed-size copy for the usual one-word PDU Session
+    /// Container.
     #[inline(always)]
     fn write_v4(&self, pkt: &mut [u8], msg_type: u8, ident: u16) -> Result<()> {
-        let with_psc = self.psc_len != 0;
-        // IPv4 20, UDP 8, GTP-U 8 (+ 4 optional octets + 4 of container).
-        let hl = if with_psc { 44 } else { 36 };
+        let n = usize::from(self.psc_len);
+        let with_psc = n != 0;
+        // IPv4 20, UDP 8, GTP-U 8 (+ 4 optional octets + the container).
+        let hl = if with_psc { 40 + n } else { 36 };
         let inner_len = pkt.len().checked_sub(hl).ok_or(WireError::BufferTooSmall)?;
         let udp_len = u16::try_from(hl - 20 + inner_len).map_err(|_| WireError::BadLength)?;
         let total = udp_len.checked_add(20).ok_or(WireError::BadLength)?;
@@ -869,9 +853,13 @@ impl TunnelHeader {
         h[30..32].copy_from_slice(&gtp_payload.to_be_bytes());
         h[32..36].copy_from_slice(&self.teid.to_be_bytes());
         if with_psc {
-            let x = pkt.get_mut(36..44).ok_or(WireError::BufferTooSmall)?;
+            let x = pkt.get_mut(36..hl).ok_or(WireError::BufferTooSmall)?;
             x[..4].copy_from_slice(&[0, 0, 0, gtpu::EXT_PDU_SESSION_CONTAINER]);
-            x[4..].copy_from_slice(&self.psc[..4]);
+            if n == 4 {
+                x[4..8].copy_from_slice(&self.psc[..4]);
+            } else {
+                x[4..].copy_from_slice(&self.psc[..n]);
+            }
         }
         Ok(())
     }
