@@ -22,6 +22,9 @@ pub const DEFAULT_HEADROOM: usize = 256;
 #[derive(Debug)]
 pub struct MemBuf(Box<Inner>);
 
+/// Invariant, kept by every method of [`MemBuf`] (the fields are private
+/// to this module and `storage` never changes length):
+/// `start <= end <= storage.len() <= u32::MAX`.
 #[derive(Debug)]
 struct Inner {
     start: u32,
@@ -33,6 +36,7 @@ struct Inner {
 impl MemBuf {
     /// An empty buffer of `size` bytes with `headroom` bytes before the packet.
     pub fn new(size: usize, headroom: usize) -> Self {
+        let size = size.min(u32::MAX as usize);
         let headroom = headroom.min(size);
         MemBuf(Box::new(Inner {
             start: headroom as u32,
@@ -74,13 +78,18 @@ impl PacketBuf for MemBuf {
     #[inline(always)]
     fn data(&self) -> &[u8] {
         let i = &*self.0;
-        &i.storage[i.start as usize..i.end as usize]
+        // SAFETY: start <= end <= storage.len() (the invariant of `Inner`).
+        unsafe { i.storage.get_unchecked(i.start as usize..i.end as usize) }
     }
 
     #[inline(always)]
     fn data_mut(&mut self) -> &mut [u8] {
         let i = &mut *self.0;
-        &mut i.storage[i.start as usize..i.end as usize]
+        // SAFETY: start <= end <= storage.len() (the invariant of `Inner`).
+        unsafe {
+            i.storage
+                .get_unchecked_mut(i.start as usize..i.end as usize)
+        }
     }
 
     #[inline(always)]
@@ -101,7 +110,8 @@ impl PacketBuf for MemBuf {
         }
         i.start -= n as u32;
         let s = i.start as usize;
-        Some(&mut i.storage[s..s + n])
+        // SAFETY: s + n is the old start, <= end <= storage.len().
+        Some(unsafe { i.storage.get_unchecked_mut(s..s + n) })
     }
 
     #[inline(always)]
@@ -122,7 +132,8 @@ impl PacketBuf for MemBuf {
         }
         let e = i.end as usize;
         i.end += n as u32;
-        Some(&mut i.storage[e..e + n])
+        // SAFETY: e + n is the new end, checked above to be <= storage.len().
+        Some(unsafe { i.storage.get_unchecked_mut(e..e + n) })
     }
 
     #[inline(always)]
@@ -347,6 +358,68 @@ impl PortIo for MemPorts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Any sequence of operations keeps the buffer equal to a plain
+        /// model (a byte vector between a headroom and a tailroom), so the
+        /// unchecked slicing in `data`, `prepend` and `append` stays in
+        /// bounds.
+        #[test]
+        fn buffer_ops_match_a_model(
+            size in 0usize..300,
+            headroom in 0usize..400,
+            ops in proptest::collection::vec((0u8..5, 0usize..320, proptest::prelude::any::<u8>()), 0..40),
+        ) {
+            let mut b = MemBuf::new(size, headroom);
+            let head = headroom.min(size);
+            // The model: packet bytes and the free room on each side.
+            let (mut pkt, mut front, mut back) = (Vec::new(), head, size - head);
+            for (op, n, v) in ops {
+                match op {
+                    0 => {
+                        let r = b.prepend(n).map(|d| d.fill(v));
+                        proptest::prop_assert_eq!(r.is_some(), n <= front);
+                        if n <= front {
+                            front -= n;
+                            pkt.splice(0..0, std::iter::repeat_n(v, n));
+                        }
+                    }
+                    1 => {
+                        let r = b.append(n).map(|d| d.fill(v));
+                        proptest::prop_assert_eq!(r.is_some(), n <= back);
+                        if n <= back {
+                            back -= n;
+                            pkt.extend(std::iter::repeat_n(v, n));
+                        }
+                    }
+                    2 => {
+                        proptest::prop_assert_eq!(b.adj(n), n <= pkt.len());
+                        if n <= pkt.len() {
+                            front += n;
+                            pkt.drain(..n);
+                        }
+                    }
+                    3 => {
+                        proptest::prop_assert_eq!(b.trim(n), n <= pkt.len());
+                        if n <= pkt.len() {
+                            back += n;
+                            pkt.truncate(pkt.len() - n);
+                        }
+                    }
+                    _ => {
+                        if let Some(x) = b.data_mut().first_mut() {
+                            *x = v;
+                            pkt[0] = v;
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(b.data(), &pkt[..]);
+                proptest::prop_assert_eq!((b.headroom(), b.tailroom(), b.len()), (front, back, pkt.len()));
+            }
+            b.reset(headroom);
+            proptest::prop_assert_eq!((b.len(), b.headroom()), (0, head));
+        }
+    }
 
     #[test]
     fn adjust_in_place() {
