@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
 SESSIONS=${SESSIONS:-1000000}
+# RATE_N: establishments in the rate run.
+RATE_N=${RATE_N:-200000}
 # BUSY=1 runs the dataplane as on dedicated cores (busy_poll, worker
 # pinned to CPU 1, control thread to CPU 0).
 # PRIO=-10 runs the measured processes at that nice level: on a shared
@@ -84,9 +86,9 @@ if [ "$what" = rate ] || [ "$what" = all ]; then
   echo "== establishments per second (as fast as a window of 1024 allows)"
   start
   u0=$(awk '{print $14+$15}' /proc/$ctl/stat); d0=$(awk '{print $14+$15}' /proc/$dp/stat); t0=$(date +%s.%N)
-  sim -n 200000 --rate 0 --window 1024 --no-delete --no-release
+  sim -n "$RATE_N" --rate 0 --window 1024 --no-delete --no-release
   u1=$(awk '{print $14+$15}' /proc/$ctl/stat); d1=$(awk '{print $14+$15}' /proc/$dp/stat); t1=$(date +%s.%N)
-  echo "CPU during the run: pfcp-ctl $(echo "($u1-$u0)/100/($t1-$t0)" | bc -l | cut -c1-4) cores ($(echo "($u1-$u0)*10000/200000" | bc -l | cut -c1-5) µs per establishment), dataplane $(echo "($d1-$d0)/100/($t1-$t0)" | bc -l | cut -c1-4) cores"
+  echo "CPU during the run: pfcp-ctl $(echo "($u1-$u0)/100/($t1-$t0)" | bc -l | cut -c1-4) cores ($(echo "($u1-$u0)*10000/$RATE_N" | bc -l | cut -c1-5) µs per establishment), dataplane $(echo "($d1-$d0)/100/($t1-$t0)" | bc -l | cut -c1-4) cores"
   stop
 fi
 if [ "$what" = latency ] || [ "$what" = all ]; then
