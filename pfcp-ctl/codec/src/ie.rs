@@ -521,23 +521,34 @@ impl NetworkInstance {
     /// The name as dotted text.
     pub fn name(&self) -> String {
         let v = &self.0;
-        // Label encoding: every length octet must fit exactly.
+        // Label encoding: every length octet must fit exactly, every label
+        // printable ASCII; then the labels joined with dots (one allocation).
         let mut i = 0;
-        let mut labels = Vec::new();
+        let mut labelled = !v.is_empty();
         while i < v.len() {
             let l = usize::from(v[i]);
             if l == 0
                 || i + 1 + l > v.len()
                 || !v[i + 1..i + 1 + l].iter().all(|c| c.is_ascii_graphic())
             {
-                labels.clear();
+                labelled = false;
                 break;
             }
-            labels.push(String::from_utf8_lossy(&v[i + 1..i + 1 + l]).into_owned());
             i += 1 + l;
         }
-        if !labels.is_empty() && i == v.len() {
-            labels.join(".")
+        if labelled {
+            let mut s = String::with_capacity(v.len());
+            let mut i = 0;
+            while i < v.len() {
+                let l = usize::from(v[i]);
+                if i > 0 {
+                    s.push('.');
+                }
+                // Printable ASCII (checked above): one char per octet.
+                s.extend(v[i + 1..i + 1 + l].iter().map(|c| char::from(*c)));
+                i += 1 + l;
+            }
+            s
         } else {
             String::from_utf8_lossy(v).into_owned()
         }
@@ -1625,6 +1636,18 @@ mod tests {
             "ims.mnc001"
         );
         assert_eq!(NetworkInstance(vec![]).name(), "");
+        // A length octet that overruns, a zero label, a non-printable label:
+        // not label-encoded, so the octets as text.
+        assert_eq!(
+            NetworkInstance(b"\x09internet".to_vec()).name(),
+            "\tinternet"
+        );
+        assert_eq!(
+            NetworkInstance(b"\x03ims\x00".to_vec()).name(),
+            "\x03ims\x00"
+        );
+        assert_eq!(NetworkInstance(b"\x02a\x01".to_vec()).name(), "\x02a\x01");
+        assert_eq!(NetworkInstance(b"\x01a\x01b\x01c".to_vec()).name(), "a.b.c");
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub struct NodeConfig {
     pub endpoints: Endpoints,
     /// Session limit.
     pub max_sessions: usize,
+    /// Sessions the tables are sized for at the start (capped at
+    /// `max_sessions`): no rehash of the big tables while they fill up.
+    pub expected_sessions: usize,
     /// UE pools (for the Association Setup Response and allocation).
     pub pools: Vec<upf_config::UePool>,
     /// Our N4 IPv4 address (UP F-SEID).
@@ -295,7 +298,12 @@ impl Node {
     /// `recovery` is used when the journal had none.
     pub fn new(cfg: NodeConfig, restored: Restored, recovery: u32, now: u64) -> Node {
         let mut alloc = Allocator::new(cfg.endpoints.workers, &cfg.pools);
-        let mut sessions = FxHashMap::default();
+        let expected = cfg.expected_sessions.min(cfg.max_sessions);
+        alloc.reserve(expected.max(restored.sessions.len()));
+        let mut sessions = FxHashMap::with_capacity_and_hasher(
+            expected.max(restored.sessions.len()),
+            Default::default(),
+        );
         let mut cp_index: HashMap<String, FxHashMap<u64, u64>> = HashMap::new();
         for (seid, s) in restored.sessions {
             alloc.seen_seid(seid);
@@ -307,7 +315,9 @@ impl Node {
             }
             cp_index
                 .entry(s.peer_node.clone())
-                .or_default()
+                .or_insert_with(|| {
+                    FxHashMap::with_capacity_and_hasher(expected_per_peer(&cfg), Default::default())
+                })
                 .insert(s.cp.seid, seid);
             sessions.insert(seid, s);
         }
@@ -1801,7 +1811,10 @@ impl Node {
                 m.insert(cp, up);
             }
             None => {
-                let mut m = FxHashMap::default();
+                let mut m = FxHashMap::with_capacity_and_hasher(
+                    expected_per_peer(&self.cfg),
+                    Default::default(),
+                );
                 m.insert(cp, up);
                 self.cp_index.insert(peer.to_string(), m);
             }
@@ -2052,6 +2065,12 @@ impl Node {
 }
 
 /// The command of `step` under request ID `req`.
+/// The CP SEID index of one peer is sized for its share of the expected
+/// sessions (all of them when any SMF may associate).
+fn expected_per_peer(cfg: &NodeConfig) -> usize {
+    cfg.expected_sessions.min(cfg.max_sessions) / cfg.allowed.len().max(1)
+}
+
 fn materialize(op: &Op, step: &Step, req: u64) -> Option<Command> {
     match step {
         Step::Put => match &op.kind {

@@ -187,6 +187,7 @@ pub fn node_config(cfg: &Config) -> Result<NodeConfig, ServerError> {
             .collect(),
         endpoints: ep,
         max_sessions: p.max_sessions,
+        expected_sessions: cfg.dataplane.expected_sessions,
         pools: cfg.ue_pools.clone(),
         fseid_v4,
         fseid_v6,
