@@ -411,9 +411,7 @@ impl Shell {
                 }
                 Out::JournalSession(seid) => {
                     if let Some(st) = self.node.session(seid) {
-                        let mut b = Vec::with_capacity(512);
-                        crate::journal::encode_session(seid, st, &mut b);
-                        self.journal.append_bytes(b);
+                        self.journal.append_session(seid, st);
                         journalled = true;
                     }
                 }
