@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -395,12 +395,19 @@ pub enum SyncPolicy {
     Never,
 }
 
+/// A write of the loop's own that took this long (the page cache was
+/// full of dirty pages and the write waited for the disk)...
+const SLOW_WRITE: Duration = Duration::from_millis(2);
+/// ... sends the batches to the writer thread again for this long.
+const SLOW_WRITE_BACKOFF: Duration = Duration::from_secs(1);
+
 /// The journal's writer: the loop appends records and commits them in
 /// batches. Without a snapshot under way and unless every answer waits for
 /// an fsync (`Always`), the loop writes the batch to the file itself at the
 /// commit (one `write` into the page cache: the answers need no hand-off to
 /// another thread and back); the fsync of `Interval` runs on its own
-/// thread. With `Always`, or while a snapshot streams, the writer thread
+/// thread. With `Always`, while a snapshot streams, and for a second after
+/// one of the loop's writes was slow (`SLOW_WRITE`), the writer thread
 /// writes (and fsyncs) without blocking the loop, and compacts the journal
 /// from the snapshot the loop streams to it a slice at a time.
 pub struct Writer {
@@ -414,6 +421,10 @@ pub struct Writer {
     nbytes: u64,
     /// The loop may write batches itself (the policy is not `Always`).
     inline: bool,
+    /// After a slow write of its own the loop hands batches to the thread
+    /// again until then (the page cache is being written back: a write
+    /// may wait for the disk, and the loop must not).
+    inline_after: Option<Instant>,
     /// A snapshot was begun and its end not yet written by the thread.
     snapshot_open: bool,
     /// The last generation handed to the thread: the loop writes itself
@@ -454,6 +465,7 @@ impl Writer {
             bytes: Vec::with_capacity(64 << 10),
             nbytes: 0,
             inline: policy != SyncPolicy::Always,
+            inline_after: None,
             snapshot_open: false,
             to_thread: 0,
         })
@@ -508,8 +520,21 @@ impl Writer {
                 Msg::SnapBegin | Msg::SnapRec(_) | Msg::SnapBytes(_) | Msg::SnapEnd
             )
         });
-        if self.inline && !snap && !self.snapshot_open && self.written() >= self.to_thread {
+        if self.inline_after.is_some_and(|t| Instant::now() >= t) {
+            self.inline_after = None;
+        }
+        if self.inline
+            && self.inline_after.is_none()
+            && !snap
+            && !self.snapshot_open
+            && self.written() >= self.to_thread
+        {
+            let t = Instant::now();
             self.write_inline(live);
+            if t.elapsed() >= SLOW_WRITE {
+                tracing::debug!(us = t.elapsed().as_micros() as u64, "slow journal write");
+                self.inline_after = Some(Instant::now() + SLOW_WRITE_BACKOFF);
+            }
         } else {
             self.snapshot_open |= snap;
             if let Ok(mut i) = self.shared.inbox.lock() {
