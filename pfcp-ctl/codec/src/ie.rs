@@ -153,6 +153,64 @@ pub struct RawIe<'a> {
     pub value: &'a [u8],
 }
 
+/// IEs of a grouped IE split on the stack (more go to the heap).
+pub const STACK_IES: usize = 16;
+
+/// Calls `f` with the IEs of `b`, split into an array on the stack when
+/// there are at most [`STACK_IES`] of them (a grouped IE's members: no
+/// allocation), else into a vector. Errors as [`parse_ies`].
+pub fn with_ies<'a, R>(
+    b: &'a [u8],
+    f: impl FnOnce(&[RawIe<'a>]) -> Result<R, IeError>,
+) -> Result<R, IeError> {
+    let mut arr = [RawIe {
+        ie_type: 0,
+        enterprise: None,
+        value: &[],
+    }; STACK_IES];
+    let mut n = 0;
+    let mut rest = b;
+    while !rest.is_empty() {
+        let (ie, tail) = split_ie(rest)?;
+        if n == STACK_IES {
+            return f(&parse_ies(b)?);
+        }
+        arr[n] = ie;
+        n += 1;
+        rest = tail;
+    }
+    f(&arr[..n])
+}
+
+/// The first IE of `b` and what follows it.
+fn split_ie(b: &[u8]) -> Result<(RawIe<'_>, &[u8]), IeError> {
+    if b.len() < 4 {
+        return Err(IeError::Truncated);
+    }
+    let ie_type = u16::from_be_bytes([b[0], b[1]]);
+    let len = usize::from(u16::from_be_bytes([b[2], b[3]]));
+    let rest = &b[4..];
+    if rest.len() < len {
+        return Err(IeError::Truncated);
+    }
+    let (enterprise, value) = if ie_type & 0x8000 != 0 {
+        if len < 2 {
+            return Err(IeError::BadLength(ie_type));
+        }
+        (Some(u16::from_be_bytes([rest[0], rest[1]])), &rest[2..len])
+    } else {
+        (None, &rest[..len])
+    };
+    Ok((
+        RawIe {
+            ie_type,
+            enterprise,
+            value,
+        },
+        &rest[len..],
+    ))
+}
+
 /// Splits a buffer into IEs (no interpretation of values).
 pub fn parse_ies(mut b: &[u8]) -> Result<Vec<RawIe<'_>>, IeError> {
     let mut out = Vec::with_capacity(8);
@@ -1698,5 +1756,21 @@ mod tests {
         assert_eq!(ies[0].value, &[0xaa]);
         assert_eq!(ies[1].ie_type, 19);
         assert_eq!(parse_ies(&b[..5]), Err(IeError::Truncated));
+        // The stack split sees the same IEs and the same errors, below and
+        // above its capacity.
+        assert_eq!(with_ies(&b, |x| Ok(x.to_vec())), Ok(ies.clone()));
+        assert_eq!(with_ies(&b[..5], |x| Ok(x.len())), Err(IeError::Truncated));
+        let many: Vec<u8> = b
+            .iter()
+            .copied()
+            .cycle()
+            .take(b.len() * (STACK_IES + 3))
+            .collect();
+        let all = parse_ies(&many).unwrap();
+        assert!(all.len() > STACK_IES);
+        assert_eq!(with_ies(&many, |x| Ok(x.to_vec())), Ok(all));
+        let mut torn = many.clone();
+        torn.push(0);
+        assert_eq!(with_ies(&torn, |x| Ok(x.len())), Err(IeError::Truncated));
     }
 }
