@@ -1239,9 +1239,9 @@ impl Node {
         }
         let up_seid = self.alloc.seid();
         let mut txn = Txn::default();
-        match SessionState::establish(up_seid, &r, &self.cfg.endpoints, &mut self.alloc, &mut txn) {
+        let ep = &self.cfg.endpoints;
+        match SessionState::establish(peer, up_seid, &r, ep, &mut self.alloc, &mut txn) {
             Ok(mut st) => {
-                st.peer_node = peer.to_string();
                 st.peer_addr = Some(from);
                 st.est_seq = Some(seq);
                 self.cp_insert(peer, cp_seid, up_seid);
