@@ -184,7 +184,27 @@ struct Op {
 }
 
 /// A request as (peer, sequence number, message type).
-type ReqKey = (SocketAddr, u32, u8);
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ReqKey(SocketAddr, u32, u8);
+
+/// Hashed in two words (the peer chooses the sequence numbers: the
+/// retransmission cache keeps SipHash, fed once with 16 and once with 8
+/// octets rather than field by field).
+impl std::hash::Hash for ReqKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let (ip, family) = match self.0.ip() {
+            IpAddr::V4(a) => (u128::from(u32::from(a)), 4u64),
+            IpAddr::V6(a) => (u128::from(a), 6u64),
+        };
+        h.write_u128(ip);
+        h.write_u64(
+            family << 56
+                | u64::from(self.0.port()) << 40
+                | u64::from(self.1) << 8
+                | u64::from(self.2),
+        );
+    }
+}
 /// The cached answer (None while in flight) and when it was stored.
 type Cached = (Option<Vec<u8>>, u64);
 
@@ -493,8 +513,9 @@ impl Node {
         // Only associated peers' answers are kept: a stranger's requests are
         // cheap to answer again and must not fill the cache.
         if self.peer_of(to).is_some() || cause == Some(Cause::RequestAccepted as u8) {
-            self.dedup.insert((to, seq, req_type), (Some(data), now));
-            self.dedup_order.push_back((now, (to, seq, req_type)));
+            self.dedup
+                .insert(ReqKey(to, seq, req_type), (Some(data), now));
+            self.dedup_order.push_back((now, ReqKey(to, seq, req_type)));
         }
     }
 
@@ -790,7 +811,7 @@ impl Node {
             }
         }
         // A retransmission: answer from the cache, never execute twice.
-        if let Some((cached, _)) = self.dedup.get(&(from, pdu.seq, t)) {
+        if let Some((cached, _)) = self.dedup.get(&ReqKey(from, pdu.seq, t)) {
             self.stats.duplicates += 1;
             if let Some(data) = cached.clone() {
                 out.push(Out::Send { to: from, data });
@@ -1160,7 +1181,7 @@ impl Node {
             self.take_token(now, false);
         }
         // Mark in flight so a retransmission is not executed again.
-        self.dedup.insert((from, pdu.seq, t), (None, now));
+        self.dedup.insert(ReqKey(from, pdu.seq, t), (None, now));
         match pdu.msg {
             Message::SessionEstablishmentRequest(r) => {
                 self.establish(now, from, &peer, pdu.seq, r, out)
