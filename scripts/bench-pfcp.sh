@@ -9,11 +9,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
 SESSIONS=${SESSIONS:-1000000}
+# RATE_N: establishments in the rate run.
+RATE_N=${RATE_N:-200000}
 # BUSY=1 runs the dataplane as on dedicated cores (busy_poll, worker
 # pinned to CPU 1, control thread to CPU 0).
 # PRIO=-10 runs the measured processes at that nice level: on a shared
 # machine it separates pfcp-ctl's own latency from other work's.
 NICE=${PRIO:+nice -n $PRIO}
+# CTL=path runs that pfcp-ctl binary instead of the one built here (A/B
+# comparisons of two builds on the same noisy machine).
 cargo build --release --locked -q -p upf-dataplane -p pfcp-ctl --bins
 cargo build --release --locked -q -p pfcp-ctl --example rule_latency
 cargo build --release --locked -q -p upf-smfsim --bin smfsim
@@ -68,7 +72,7 @@ start() {
   $NICE "$bin/upf-dataplane" run -c "$dir/upf.toml" > "$dir/dataplane.log" 2>&1 &
   dp=$!
   for _ in $(seq 100); do [ -S "$dir/run/dataplane.sock" ] && break; sleep 0.05; done
-  $NICE "$bin/pfcp-ctl" run -c "$dir/upf.toml" > "$dir/pfcp-ctl.log" 2>&1 &
+  $NICE "${CTL:-$bin/pfcp-ctl}" run -c "$dir/upf.toml" > "$dir/pfcp-ctl.log" 2>&1 &
   ctl=$!
   sleep 1.5
 }
@@ -80,13 +84,15 @@ stop() {
 }
 sim() { $NICE "$bin/smfsim" --upf 127.0.0.1:8805 --bind 127.0.0.2:8805 --node-id 127.0.0.2 --t1 3s "$@"; }
 rss() { awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/$1/status; }
+# Context switches of every thread of a process (each is a sleep and a wake-up, or a preemption).
+csw() { cat /proc/$1/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n}'; }
 if [ "$what" = rate ] || [ "$what" = all ]; then
   echo "== establishments per second (as fast as a window of 1024 allows)"
   start
-  u0=$(awk '{print $14+$15}' /proc/$ctl/stat); d0=$(awk '{print $14+$15}' /proc/$dp/stat); t0=$(date +%s.%N)
-  sim -n 200000 --rate 0 --window 1024 --no-delete --no-release
-  u1=$(awk '{print $14+$15}' /proc/$ctl/stat); d1=$(awk '{print $14+$15}' /proc/$dp/stat); t1=$(date +%s.%N)
-  echo "CPU during the run: pfcp-ctl $(echo "($u1-$u0)/100/($t1-$t0)" | bc -l | cut -c1-4) cores ($(echo "($u1-$u0)*10000/200000" | bc -l | cut -c1-5) µs per establishment), dataplane $(echo "($d1-$d0)/100/($t1-$t0)" | bc -l | cut -c1-4) cores"
+  u0=$(awk '{print $14+$15}' /proc/$ctl/stat); d0=$(awk '{print $14+$15}' /proc/$dp/stat); c0=$(csw $ctl); t0=$(date +%s.%N)
+  sim -n "$RATE_N" --rate 0 --window 1024 --no-delete --no-release
+  u1=$(awk '{print $14+$15}' /proc/$ctl/stat); d1=$(awk '{print $14+$15}' /proc/$dp/stat); c1=$(csw $ctl); t1=$(date +%s.%N)
+  echo "CPU during the run: pfcp-ctl $(echo "($u1-$u0)/100/($t1-$t0)" | bc -l | cut -c1-4) cores ($(echo "($u1-$u0)*10000/$RATE_N" | bc -l | cut -c1-5) µs per establishment), dataplane $(echo "($d1-$d0)/100/($t1-$t0)" | bc -l | cut -c1-4) cores; pfcp-ctl context switches $(echo "($c1-$c0)/$RATE_N" | bc -l | cut -c1-5) per establishment (load average $(cut -d' ' -f1 /proc/loadavg))"
   stop
 fi
 if [ "$what" = latency ] || [ "$what" = all ]; then
@@ -124,7 +130,7 @@ PY
   echo "kill -9 pfcp-ctl and start it again with $SESSIONS sessions in the journal:"
   kill -9 "$ctl"; wait "$ctl" 2>/dev/null || true
   t0=$(date +%s.%N)
-  "$bin/pfcp-ctl" run -c "$dir/upf.toml" >> "$dir/pfcp-ctl.log" 2>&1 &
+  "${CTL:-$bin/pfcp-ctl}" run -c "$dir/upf.toml" >> "$dir/pfcp-ctl.log" 2>&1 &
   ctl=$!
   python3 - "$dir/run/pfcp.sock" "$SESSIONS" <<'PY'
 import json, socket, sys, time

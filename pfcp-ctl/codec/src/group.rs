@@ -48,8 +48,7 @@ macro_rules! grouped {
                 if depth > MAX_DEPTH {
                     return Err(IeError::TooDeep);
                 }
-                let ies = parse_ies(v)?;
-                $name::from_ies(&ies, depth)
+                with_ies(v, |ies| $name::from_ies(ies, depth))
             }
             fn encode(&self, out: &mut Vec<u8>) {
                 self.to_ies(out)

@@ -153,6 +153,64 @@ pub struct RawIe<'a> {
     pub value: &'a [u8],
 }
 
+/// IEs of a grouped IE split on the stack (more go to the heap).
+pub const STACK_IES: usize = 16;
+
+/// Calls `f` with the IEs of `b`, split into an array on the stack when
+/// there are at most [`STACK_IES`] of them (a grouped IE's members: no
+/// allocation), else into a vector. Errors as [`parse_ies`].
+pub fn with_ies<'a, R>(
+    b: &'a [u8],
+    f: impl FnOnce(&[RawIe<'a>]) -> Result<R, IeError>,
+) -> Result<R, IeError> {
+    let mut arr = [RawIe {
+        ie_type: 0,
+        enterprise: None,
+        value: &[],
+    }; STACK_IES];
+    let mut n = 0;
+    let mut rest = b;
+    while !rest.is_empty() {
+        let (ie, tail) = split_ie(rest)?;
+        if n == STACK_IES {
+            return f(&parse_ies(b)?);
+        }
+        arr[n] = ie;
+        n += 1;
+        rest = tail;
+    }
+    f(&arr[..n])
+}
+
+/// The first IE of `b` and what follows it.
+fn split_ie(b: &[u8]) -> Result<(RawIe<'_>, &[u8]), IeError> {
+    if b.len() < 4 {
+        return Err(IeError::Truncated);
+    }
+    let ie_type = u16::from_be_bytes([b[0], b[1]]);
+    let len = usize::from(u16::from_be_bytes([b[2], b[3]]));
+    let rest = &b[4..];
+    if rest.len() < len {
+        return Err(IeError::Truncated);
+    }
+    let (enterprise, value) = if ie_type & 0x8000 != 0 {
+        if len < 2 {
+            return Err(IeError::BadLength(ie_type));
+        }
+        (Some(u16::from_be_bytes([rest[0], rest[1]])), &rest[2..len])
+    } else {
+        (None, &rest[..len])
+    };
+    Ok((
+        RawIe {
+            ie_type,
+            enterprise,
+            value,
+        },
+        &rest[len..],
+    ))
+}
+
 /// Splits a buffer into IEs (no interpretation of values).
 pub fn parse_ies(mut b: &[u8]) -> Result<Vec<RawIe<'_>>, IeError> {
     let mut out = Vec::with_capacity(8);
@@ -521,23 +579,34 @@ impl NetworkInstance {
     /// The name as dotted text.
     pub fn name(&self) -> String {
         let v = &self.0;
-        // Label encoding: every length octet must fit exactly.
+        // Label encoding: every length octet must fit exactly, every label
+        // printable ASCII; then the labels joined with dots (one allocation).
         let mut i = 0;
-        let mut labels = Vec::new();
+        let mut labelled = !v.is_empty();
         while i < v.len() {
             let l = usize::from(v[i]);
             if l == 0
                 || i + 1 + l > v.len()
                 || !v[i + 1..i + 1 + l].iter().all(|c| c.is_ascii_graphic())
             {
-                labels.clear();
+                labelled = false;
                 break;
             }
-            labels.push(String::from_utf8_lossy(&v[i + 1..i + 1 + l]).into_owned());
             i += 1 + l;
         }
-        if !labels.is_empty() && i == v.len() {
-            labels.join(".")
+        if labelled {
+            let mut s = String::with_capacity(v.len());
+            let mut i = 0;
+            while i < v.len() {
+                let l = usize::from(v[i]);
+                if i > 0 {
+                    s.push('.');
+                }
+                // Printable ASCII (checked above): one char per octet.
+                s.extend(v[i + 1..i + 1 + l].iter().map(|c| char::from(*c)));
+                i += 1 + l;
+            }
+            s
         } else {
             String::from_utf8_lossy(v).into_owned()
         }
@@ -1625,6 +1694,18 @@ mod tests {
             "ims.mnc001"
         );
         assert_eq!(NetworkInstance(vec![]).name(), "");
+        // A length octet that overruns, a zero label, a non-printable label:
+        // not label-encoded, so the octets as text.
+        assert_eq!(
+            NetworkInstance(b"\x09internet".to_vec()).name(),
+            "\tinternet"
+        );
+        assert_eq!(
+            NetworkInstance(b"\x03ims\x00".to_vec()).name(),
+            "\x03ims\x00"
+        );
+        assert_eq!(NetworkInstance(b"\x02a\x01".to_vec()).name(), "\x02a\x01");
+        assert_eq!(NetworkInstance(b"\x01a\x01b\x01c".to_vec()).name(), "a.b.c");
     }
 
     #[test]
@@ -1675,5 +1756,21 @@ mod tests {
         assert_eq!(ies[0].value, &[0xaa]);
         assert_eq!(ies[1].ie_type, 19);
         assert_eq!(parse_ies(&b[..5]), Err(IeError::Truncated));
+        // The stack split sees the same IEs and the same errors, below and
+        // above its capacity.
+        assert_eq!(with_ies(&b, |x| Ok(x.to_vec())), Ok(ies.clone()));
+        assert_eq!(with_ies(&b[..5], |x| Ok(x.len())), Err(IeError::Truncated));
+        let many: Vec<u8> = b
+            .iter()
+            .copied()
+            .cycle()
+            .take(b.len() * (STACK_IES + 3))
+            .collect();
+        let all = parse_ies(&many).unwrap();
+        assert!(all.len() > STACK_IES);
+        assert_eq!(with_ies(&many, |x| Ok(x.to_vec())), Ok(all));
+        let mut torn = many.clone();
+        torn.push(0);
+        assert_eq!(with_ies(&torn, |x| Ok(x.len())), Err(IeError::Truncated));
     }
 }

@@ -539,9 +539,11 @@ impl Message {
     }
 
     fn decode_body(msg_type: u8, body: &[u8]) -> Result<Message, IeError> {
+        with_ies(body, |i| Self::decode_ies(msg_type, i))
+    }
+
+    fn decode_ies(msg_type: u8, i: &[RawIe<'_>]) -> Result<Message, IeError> {
         use Message as M;
-        let ies = parse_ies(body)?;
-        let i = &ies;
         Ok(match msg_type {
             mt::HEARTBEAT_REQUEST => M::HeartbeatRequest(HeartbeatRequest::from_ies(i, 0)?),
             mt::HEARTBEAT_RESPONSE => M::HeartbeatResponse(HeartbeatResponse::from_ies(i, 0)?),

@@ -1,10 +1,12 @@
 //! What the UPF allocates for the SMF: UP SEIDs, F-TEIDs (CHOOSE) and UE
 //! addresses from the configured pools (CHV4/CHV6).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
+
+use crate::fxhash::{FxHashMap, FxHashSet};
 use upf_config::UePool;
 use upf_rules::placement;
 use upf_rules::prefix::IpPrefix;
@@ -137,8 +139,9 @@ impl Pool {
 pub struct Allocator {
     workers: u32,
     next_seid: u64,
-    next_teid: HashMap<u32, u32>,
-    teids: HashSet<u32>,
+    next_teid: FxHashMap<u32, u32>,
+    /// TEIDs in use (our own identifiers: the fast hasher).
+    teids: FxHashSet<u32>,
     /// UE pools.
     pub pools: Vec<Pool>,
 }
@@ -149,8 +152,8 @@ impl Allocator {
         Allocator {
             workers: workers.max(1),
             next_seid: 1,
-            next_teid: HashMap::new(),
-            teids: HashSet::new(),
+            next_teid: FxHashMap::default(),
+            teids: FxHashSet::default(),
             pools: pools
                 .iter()
                 .map(|p| Pool {
@@ -168,6 +171,12 @@ impl Allocator {
                 })
                 .collect(),
         }
+    }
+
+    /// Room for the TEIDs of `sessions` sessions (no rehash while they fill).
+    pub fn reserve(&mut self, sessions: usize) {
+        self.teids
+            .reserve(sessions.saturating_sub(self.teids.len()));
     }
 
     /// A fresh UP SEID (never 0).
@@ -281,6 +290,7 @@ impl Allocator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     fn pools() -> Vec<UePool> {
         vec![UePool {

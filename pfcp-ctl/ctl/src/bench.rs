@@ -165,6 +165,7 @@ pub fn node_config(smf: Ipv4Addr) -> crate::node::NodeConfig {
             ..Default::default()
         },
         max_sessions: 100_000_000,
+        expected_sessions: 1024,
         pools: vec![upf_config::UePool {
             network_instance: Some("internet".into()),
             dnn: None,

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -299,10 +299,16 @@ impl Journal {
         self.records += 1;
     }
 
-    /// Queues an encoded record.
-    pub fn append_encoded(&mut self, b: &[u8]) {
+    /// Queues `n` encoded records.
+    pub fn append_encoded(&mut self, b: &[u8], n: u64) {
         self.pending.extend_from_slice(b);
-        self.records += 1;
+        self.records += n;
+    }
+
+    /// True when the file has grown well past the live state (`live`
+    /// records): time for a compaction.
+    fn wants_compaction(&self, live: u64) -> bool {
+        self.size > 4 << 20 && self.records > 4 * live.max(1)
     }
 
     /// Writes queued records to the file (the kernel has them afterwards:
@@ -343,8 +349,8 @@ enum Msg {
     SnapBegin,
     /// Part of the snapshot.
     SnapRec(Record),
-    /// An encoded record (see [`encode_session`]).
-    Bytes(Vec<u8>),
+    /// Encoded records (see [`encode_session`]) and how many.
+    Bytes(Vec<u8>, u64),
     /// An encoded record of the snapshot.
     SnapBytes(Vec<u8>),
     /// The snapshot is complete: the new file replaces the journal.
@@ -363,6 +369,9 @@ struct Inbox {
 
 struct Shared {
     inbox: Mutex<Inbox>,
+    /// The file: the writer thread holds it while it works, the loop while
+    /// it writes a batch itself (see [`Writer::commit`]).
+    journal: Mutex<Journal>,
     cv: Condvar,
     /// Every message up to this generation is written to the file.
     written: AtomicU64,
@@ -386,16 +395,41 @@ pub enum SyncPolicy {
     Never,
 }
 
-/// The journal's writer thread: the loop appends records and commits them
-/// in batches; the thread writes (and fsyncs, by policy) without ever
-/// blocking the loop, and compacts the journal from a snapshot the loop
-/// streams to it a slice at a time.
+/// A write of the loop's own that took this long (the page cache was
+/// full of dirty pages and the write waited for the disk)...
+const SLOW_WRITE: Duration = Duration::from_millis(2);
+/// ... sends the batches to the writer thread again for this long.
+const SLOW_WRITE_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The journal's writer: the loop appends records and commits them in
+/// batches. Without a snapshot under way and unless every answer waits for
+/// an fsync (`Always`), the loop writes the batch to the file itself at the
+/// commit (one `write` into the page cache: the answers need no hand-off to
+/// another thread and back); the fsync of `Interval` runs on its own
+/// thread. With `Always`, while a snapshot streams, and for a second after
+/// one of the loop's writes was slow (`SLOW_WRITE`), the writer thread
+/// writes (and fsyncs) without blocking the loop, and compacts the journal
+/// from the snapshot the loop streams to it a slice at a time.
 pub struct Writer {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     batch: Vec<Msg>,
     gen: u64,
     committed: u64,
+    /// Session records encoded since the last message in `batch`, and how many.
+    bytes: Vec<u8>,
+    nbytes: u64,
+    /// The loop may write batches itself (the policy is not `Always`).
+    inline: bool,
+    /// After a slow write of its own the loop hands batches to the thread
+    /// again until then (the page cache is being written back: a write
+    /// may wait for the disk, and the loop must not).
+    inline_after: Option<Instant>,
+    /// A snapshot was begun and its end not yet written by the thread.
+    snapshot_open: bool,
+    /// The last generation handed to the thread: the loop writes itself
+    /// only once the thread has written everything up to it.
+    to_thread: u64,
 }
 
 impl Writer {
@@ -407,6 +441,7 @@ impl Writer {
     ) -> Result<Writer, JournalError> {
         let shared = Arc::new(Shared {
             inbox: Mutex::new(Inbox::default()),
+            journal: Mutex::new(journal),
             cv: Condvar::new(),
             written: AtomicU64::new(0),
             synced: AtomicU64::new(0),
@@ -416,7 +451,7 @@ impl Writer {
         let sh = shared.clone();
         let thread = std::thread::Builder::new()
             .name("pfcp-journal".into())
-            .spawn(move || writer_thread(journal, policy, sh, wake))
+            .spawn(move || writer_thread(policy, sh, wake))
             .map_err(|source| JournalError::Io {
                 path: PathBuf::from("pfcp-journal thread"),
                 source,
@@ -427,41 +462,128 @@ impl Writer {
             batch: Vec::new(),
             gen: 0,
             committed: 0,
+            bytes: Vec::with_capacity(64 << 10),
+            nbytes: 0,
+            inline: policy != SyncPolicy::Always,
+            inline_after: None,
+            snapshot_open: false,
+            to_thread: 0,
         })
+    }
+
+    /// The session records encoded so far become one message (before any
+    /// other message, so the order of the records is kept).
+    fn seal(&mut self) {
+        if self.nbytes > 0 {
+            let b = std::mem::take(&mut self.bytes);
+            self.batch.push(Msg::Bytes(b, self.nbytes));
+            self.nbytes = 0;
+        }
     }
 
     /// Queues a record.
     pub fn append(&mut self, r: Record) {
+        self.seal();
         self.batch.push(Msg::Rec(r));
         self.gen += 1;
     }
 
-    /// Queues an encoded record.
-    pub fn append_bytes(&mut self, b: Vec<u8>) {
-        self.batch.push(Msg::Bytes(b));
+    /// Queues the [`Record::Session`] of `state`, encoded at once into the
+    /// writer's buffer (no copy of the state, no allocation per record).
+    pub fn append_session(&mut self, seid: u64, state: &SessionState) {
+        encode_session(seid, state, &mut self.bytes);
+        self.nbytes += 1;
         self.gen += 1;
     }
 
     /// One encoded record of the snapshot.
     pub fn snapshot_bytes(&mut self, b: Vec<u8>) {
+        self.seal();
         self.batch.push(Msg::SnapBytes(b));
         self.gen += 1;
     }
 
-    /// Hands the queued records to the thread; `live` is the number of live
-    /// records (for the compaction trigger). Returns the generation that
-    /// covers them.
+    /// Writes the queued records, or hands them to the thread (see
+    /// [`Writer`]); `live` is the number of live records (for the
+    /// compaction trigger). Returns the generation that covers them.
     pub fn commit(&mut self, live: u64) -> u64 {
-        if !self.batch.is_empty() {
+        self.seal();
+        if self.batch.is_empty() {
+            return self.committed;
+        }
+        if self.snapshot_open && self.written() >= self.to_thread {
+            self.snapshot_open = false;
+        }
+        let snap = self.batch.iter().any(|m| {
+            matches!(
+                m,
+                Msg::SnapBegin | Msg::SnapRec(_) | Msg::SnapBytes(_) | Msg::SnapEnd
+            )
+        });
+        if self.inline_after.is_some_and(|t| Instant::now() >= t) {
+            self.inline_after = None;
+        }
+        if self.inline
+            && self.inline_after.is_none()
+            && !snap
+            && !self.snapshot_open
+            && self.written() >= self.to_thread
+        {
+            let t = Instant::now();
+            self.write_inline(live);
+            if t.elapsed() >= SLOW_WRITE {
+                tracing::debug!(us = t.elapsed().as_micros() as u64, "slow journal write");
+                self.inline_after = Some(Instant::now() + SLOW_WRITE_BACKOFF);
+            }
+        } else {
+            self.snapshot_open |= snap;
             if let Ok(mut i) = self.shared.inbox.lock() {
                 i.msgs.append(&mut self.batch);
                 i.gen = self.gen;
                 i.live = live;
             }
             self.shared.cv.notify_one();
-            self.committed = self.gen;
+            self.to_thread = self.gen;
         }
+        self.committed = self.gen;
         self.committed
+    }
+
+    /// The loop's own write of a batch without snapshot messages (the
+    /// thread has written everything before it).
+    fn write_inline(&mut self, live: u64) {
+        let sh = &self.shared;
+        let Ok(mut j) = sh.journal.lock() else {
+            sh.failed.store(true, Ordering::Release);
+            return;
+        };
+        let mut spare = None;
+        for m in self.batch.drain(..) {
+            match m {
+                Msg::Rec(r) => j.append(&r),
+                Msg::Bytes(b, n) => {
+                    j.append_encoded(&b, n);
+                    spare = Some(b);
+                }
+                Msg::SnapBegin | Msg::SnapRec(_) | Msg::SnapBytes(_) | Msg::SnapEnd => {}
+            }
+        }
+        if let Err(e) = j.write() {
+            tracing::error!(error = %e, "journal write failed");
+            sh.failed.store(true, Ordering::Release);
+        }
+        sh.written.store(self.gen, Ordering::Release);
+        if j.wants_compaction(live) {
+            sh.want_snapshot.store(true, Ordering::Release);
+        }
+        drop(j);
+        // The buffer goes round again (no allocation per batch).
+        if let Some(mut b) = spare {
+            if self.bytes.capacity() == 0 {
+                b.clear();
+                self.bytes = b;
+            }
+        }
     }
 
     /// Everything up to this generation is in the file.
@@ -488,18 +610,21 @@ impl Writer {
     /// Starts a snapshot: records follow with [`Writer::snapshot_record`].
     pub fn snapshot_begin(&mut self) {
         self.shared.want_snapshot.store(false, Ordering::Release);
+        self.seal();
         self.batch.push(Msg::SnapBegin);
         self.gen += 1;
     }
 
     /// One record of the snapshot.
     pub fn snapshot_record(&mut self, r: Record) {
+        self.seal();
         self.batch.push(Msg::SnapRec(r));
         self.gen += 1;
     }
 
     /// Ends the snapshot; the thread swaps the files.
     pub fn snapshot_end(&mut self) {
+        self.seal();
         self.batch.push(Msg::SnapEnd);
         self.gen += 1;
     }
@@ -561,11 +686,12 @@ fn syncer_thread(file: Arc<Mutex<Option<File>>>, every: Duration, sh: Arc<Shared
     }
 }
 
-fn writer_thread(mut j: Journal, policy: SyncPolicy, sh: Arc<Shared>, wake: impl Fn()) {
+fn writer_thread(policy: SyncPolicy, sh: Arc<Shared>, wake: impl Fn()) {
     let mut snap: Option<Snapshot> = None;
     let mut dirty = false;
     // The handle the syncer fsyncs (replaced after a compaction).
-    let sync_file = Arc::new(Mutex::new(j.file.try_clone().ok()));
+    let first = sh.journal.lock().ok().and_then(|j| j.file.try_clone().ok());
+    let sync_file = Arc::new(Mutex::new(first));
     let syncer = match policy {
         SyncPolicy::Interval(d) => {
             let (f, s2) = (sync_file.clone(), sh.clone());
@@ -587,6 +713,10 @@ fn writer_thread(mut j: Journal, policy: SyncPolicy, sh: Arc<Shared>, wake: impl
             }
             (std::mem::take(&mut i.msgs), i.gen, i.live, i.stop)
         };
+        // The loop may have written batches itself since (never while this
+        // thread has messages it has not written).
+        let gen = gen.max(sh.written.load(Ordering::Acquire));
+        let Ok(mut j) = sh.journal.lock() else { return };
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             tracing::error!(error = %e, "journal {what} failed");
             sh.failed.store(true, Ordering::Release);
@@ -600,12 +730,12 @@ fn writer_thread(mut j: Journal, policy: SyncPolicy, sh: Arc<Shared>, wake: impl
                     }
                     j.append(&r);
                 }
-                Msg::Bytes(b) => {
+                Msg::Bytes(b, n) => {
                     if let Some(s) = snap.as_mut() {
                         s.since.extend_from_slice(&b);
-                        s.records += 1;
+                        s.records += n;
                     }
-                    j.append_encoded(&b);
+                    j.append_encoded(&b, n);
                 }
                 Msg::SnapBytes(b) => {
                     if let Some(s) = snap.as_mut() {
@@ -690,6 +820,8 @@ fn writer_thread(mut j: Journal, policy: SyncPolicy, sh: Arc<Shared>, wake: impl
             dirty = false;
             sh.synced.store(gen, Ordering::Release);
         }
+        let compact = snap.is_none() && j.wants_compaction(live);
+        drop(j);
         wake();
         if stop {
             if let Some(t) = syncer {
@@ -697,11 +829,7 @@ fn writer_thread(mut j: Journal, policy: SyncPolicy, sh: Arc<Shared>, wake: impl
             }
             return;
         }
-        if snap.is_none()
-            && j.size > 4 << 20
-            && j.records > 4 * live.max(1)
-            && !sh.want_snapshot.load(Ordering::Acquire)
-        {
+        if compact && !sh.want_snapshot.load(Ordering::Acquire) {
             sh.want_snapshot.store(true, Ordering::Release);
             wake();
         }
@@ -834,6 +962,68 @@ mod tests {
         assert_eq!(st.records, 2);
         assert_eq!(st.torn_bytes, 7);
         assert_eq!(j.size(), size);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    fn state(seid: u64) -> SessionState {
+        let mut s = SessionState::default();
+        s.rules.seid = seid;
+        s
+    }
+
+    #[test]
+    fn loop_writes_itself_outside_snapshots() {
+        let d = dir("inline");
+        let (j, _) = Journal::open(&d, 6).unwrap();
+        let mut w =
+            Writer::start(j, SyncPolicy::Interval(Duration::from_millis(5)), || {}).unwrap();
+        for i in 0..100u64 {
+            w.append_session(i, &state(i));
+        }
+        w.append(Record::SessionGone { seid: 50 });
+        w.append_session(101, &state(101));
+        let g = w.commit(100);
+        assert_eq!(w.written(), g, "written by the commit itself");
+        // A snapshot goes through the thread, and so does everything
+        // committed until the thread has written its end.
+        w.snapshot_begin();
+        for i in (0..102u64).filter(|i| *i != 50 && *i != 100) {
+            w.snapshot_record(Record::Session {
+                seid: i,
+                state: Box::new(state(i)),
+            });
+        }
+        w.commit(100);
+        w.append_session(200, &state(200));
+        w.append(Record::SessionGone { seid: 0 });
+        w.commit(100);
+        w.snapshot_end();
+        let g = w.commit(100);
+        wait_written(&w, g);
+        w.append_session(300, &state(300));
+        let g = w.commit(101);
+        assert_eq!(
+            w.written(),
+            g,
+            "the loop writes itself again after the snapshot"
+        );
+        for _ in 0..2000 {
+            if w.synced() >= g {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            w.synced(),
+            g,
+            "interval: the syncer fsyncs the loop's writes"
+        );
+        w.stop(101);
+        let (_j, st) = Journal::open(&d, 0).unwrap();
+        let mut want: Vec<u64> = (1..102u64).filter(|i| *i != 50 && *i != 100).collect();
+        want.push(200);
+        want.push(300);
+        assert_eq!(st.sessions.keys().copied().collect::<Vec<_>>(), want);
         let _ = std::fs::remove_dir_all(&d);
     }
 

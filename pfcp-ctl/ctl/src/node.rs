@@ -59,6 +59,9 @@ pub struct NodeConfig {
     pub endpoints: Endpoints,
     /// Session limit.
     pub max_sessions: usize,
+    /// Sessions the tables are sized for at the start (capped at
+    /// `max_sessions`): no rehash of the big tables while they fill up.
+    pub expected_sessions: usize,
     /// UE pools (for the Association Setup Response and allocation).
     pub pools: Vec<upf_config::UePool>,
     /// Our N4 IPv4 address (UP F-SEID).
@@ -181,7 +184,27 @@ struct Op {
 }
 
 /// A request as (peer, sequence number, message type).
-type ReqKey = (SocketAddr, u32, u8);
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ReqKey(SocketAddr, u32, u8);
+
+/// Hashed in two words (the peer chooses the sequence numbers: the
+/// retransmission cache keeps SipHash, fed once with 16 and once with 8
+/// octets rather than field by field).
+impl std::hash::Hash for ReqKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let (ip, family) = match self.0.ip() {
+            IpAddr::V4(a) => (u128::from(u32::from(a)), 4u64),
+            IpAddr::V6(a) => (u128::from(a), 6u64),
+        };
+        h.write_u128(ip);
+        h.write_u64(
+            family << 56
+                | u64::from(self.0.port()) << 40
+                | u64::from(self.1) << 8
+                | u64::from(self.2),
+        );
+    }
+}
 /// The cached answer (None while in flight) and when it was stored.
 type Cached = (Option<Vec<u8>>, u64);
 
@@ -295,7 +318,12 @@ impl Node {
     /// `recovery` is used when the journal had none.
     pub fn new(cfg: NodeConfig, restored: Restored, recovery: u32, now: u64) -> Node {
         let mut alloc = Allocator::new(cfg.endpoints.workers, &cfg.pools);
-        let mut sessions = FxHashMap::default();
+        let expected = cfg.expected_sessions.min(cfg.max_sessions);
+        alloc.reserve(expected.max(restored.sessions.len()));
+        let mut sessions = FxHashMap::with_capacity_and_hasher(
+            expected.max(restored.sessions.len()),
+            Default::default(),
+        );
         let mut cp_index: HashMap<String, FxHashMap<u64, u64>> = HashMap::new();
         for (seid, s) in restored.sessions {
             alloc.seen_seid(seid);
@@ -307,7 +335,9 @@ impl Node {
             }
             cp_index
                 .entry(s.peer_node.clone())
-                .or_default()
+                .or_insert_with(|| {
+                    FxHashMap::with_capacity_and_hasher(expected_per_peer(&cfg), Default::default())
+                })
                 .insert(s.cp.seid, seid);
             sessions.insert(seid, s);
         }
@@ -483,8 +513,9 @@ impl Node {
         // Only associated peers' answers are kept: a stranger's requests are
         // cheap to answer again and must not fill the cache.
         if self.peer_of(to).is_some() || cause == Some(Cause::RequestAccepted as u8) {
-            self.dedup.insert((to, seq, req_type), (Some(data), now));
-            self.dedup_order.push_back((now, (to, seq, req_type)));
+            self.dedup
+                .insert(ReqKey(to, seq, req_type), (Some(data), now));
+            self.dedup_order.push_back((now, ReqKey(to, seq, req_type)));
         }
     }
 
@@ -780,7 +811,7 @@ impl Node {
             }
         }
         // A retransmission: answer from the cache, never execute twice.
-        if let Some((cached, _)) = self.dedup.get(&(from, pdu.seq, t)) {
+        if let Some((cached, _)) = self.dedup.get(&ReqKey(from, pdu.seq, t)) {
             self.stats.duplicates += 1;
             if let Some(data) = cached.clone() {
                 out.push(Out::Send { to: from, data });
@@ -1150,7 +1181,7 @@ impl Node {
             self.take_token(now, false);
         }
         // Mark in flight so a retransmission is not executed again.
-        self.dedup.insert((from, pdu.seq, t), (None, now));
+        self.dedup.insert(ReqKey(from, pdu.seq, t), (None, now));
         match pdu.msg {
             Message::SessionEstablishmentRequest(r) => {
                 self.establish(now, from, &peer, pdu.seq, r, out)
@@ -1229,9 +1260,9 @@ impl Node {
         }
         let up_seid = self.alloc.seid();
         let mut txn = Txn::default();
-        match SessionState::establish(up_seid, &r, &self.cfg.endpoints, &mut self.alloc, &mut txn) {
+        let ep = &self.cfg.endpoints;
+        match SessionState::establish(peer, up_seid, &r, ep, &mut self.alloc, &mut txn) {
             Ok(mut st) => {
-                st.peer_node = peer.to_string();
                 st.peer_addr = Some(from);
                 st.est_seq = Some(seq);
                 self.cp_insert(peer, cp_seid, up_seid);
@@ -1801,7 +1832,10 @@ impl Node {
                 m.insert(cp, up);
             }
             None => {
-                let mut m = FxHashMap::default();
+                let mut m = FxHashMap::with_capacity_and_hasher(
+                    expected_per_peer(&self.cfg),
+                    Default::default(),
+                );
                 m.insert(cp, up);
                 self.cp_index.insert(peer.to_string(), m);
             }
@@ -2052,6 +2086,12 @@ impl Node {
 }
 
 /// The command of `step` under request ID `req`.
+/// The CP SEID index of one peer is sized for its share of the expected
+/// sessions (all of them when any SMF may associate).
+fn expected_per_peer(cfg: &NodeConfig) -> usize {
+    cfg.expected_sessions.min(cfg.max_sessions) / cfg.allowed.len().max(1)
+}
+
 fn materialize(op: &Op, step: &Step, req: u64) -> Option<Command> {
     match step {
         Step::Put => match &op.kind {

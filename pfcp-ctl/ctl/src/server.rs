@@ -187,6 +187,7 @@ pub fn node_config(cfg: &Config) -> Result<NodeConfig, ServerError> {
             .collect(),
         endpoints: ep,
         max_sessions: p.max_sessions,
+        expected_sessions: cfg.dataplane.expected_sessions,
         pools: cfg.ue_pools.clone(),
         fseid_v4,
         fseid_v6,
@@ -410,9 +411,7 @@ impl Shell {
                 }
                 Out::JournalSession(seid) => {
                     if let Some(st) = self.node.session(seid) {
-                        let mut b = Vec::with_capacity(512);
-                        crate::journal::encode_session(seid, st, &mut b);
-                        self.journal.append_bytes(b);
+                        self.journal.append_session(seid, st);
                         journalled = true;
                     }
                 }

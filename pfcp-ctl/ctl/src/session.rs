@@ -365,8 +365,11 @@ impl SessionState {
         Ok(())
     }
 
-    /// Builds a session from an Establishment Request.
+    /// Builds a session from an Establishment Request of the association
+    /// of `peer` (its Node ID as the node keeps it: not formatted again
+    /// from the request for every session).
     pub fn establish(
+        peer: &str,
         up_seid: u64,
         m: &pfcp_codec::msg::SessionEstablishmentRequest,
         ep: &Endpoints,
@@ -379,7 +382,7 @@ impl SessionState {
                 ipv4: m.cp_fseid.ipv4,
                 ipv6: m.cp_fseid.ipv6,
             },
-            peer_node: m.node_id.to_string(),
+            peer_node: peer.to_string(),
             csids: m.fq_csid.iter().map(|b| b.0.clone()).collect(),
             dnn: m
                 .apn_dnn

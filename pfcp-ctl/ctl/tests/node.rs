@@ -34,6 +34,7 @@ fn cfg() -> NodeConfig {
             ..Default::default()
         },
         max_sessions: 100,
+        expected_sessions: 16,
         pools: vec![upf_config::UePool {
             network_instance: Some("internet".into()),
             dnn: None,
