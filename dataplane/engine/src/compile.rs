@@ -421,6 +421,11 @@ struct Rare {
 #[derive(Debug)]
 #[repr(C)]
 pub struct CompiledSession {
+    /// Per direction (uplink, downlink): bit `i` set if a packet of that
+    /// direction reads cache line `i` of the cells (counted from the line
+    /// holding the first cell): what the burst pipeline prefetches. First,
+    /// so that it shares the struct's first cache line with `cells`.
+    lines: [u16; 2],
     /// UE addresses (downlink lookup keys and `assigned`).
     pub ue: UeAddrs,
     cells: Box<[Cell]>,
@@ -438,10 +443,6 @@ pub struct CompiledSession {
     /// BAR.
     pub bar: Option<Bar>,
     rare: Option<Box<Rare>>,
-    /// Per direction (uplink, downlink): bit `i` set if a packet of that
-    /// direction reads cache line `i` of the cells (counted from the line
-    /// holding the first cell): what the burst pipeline prefetches.
-    lines: [u16; 2],
 }
 
 /// The cache lines a packet of each direction reads from `cells` (see
@@ -1184,6 +1185,16 @@ pub fn compile(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prefetch_stage_reads_only_the_first_line() {
+        // The pipeline's rule-prefetch stage reads `lines` and `cells`:
+        // they must sit in the first 64 bytes of the session.
+        use std::mem::{offset_of, size_of};
+        assert!(offset_of!(CompiledSession, lines) + 4 <= 64);
+        assert!(offset_of!(CompiledSession, cells) + size_of::<Box<[Cell]>>() <= 64);
+        eprintln!("CompiledSession: {} bytes", size_of::<CompiledSession>());
+    }
 
     #[test]
     fn prefetch_lines_follow_the_direction() {

@@ -215,29 +215,9 @@ fn split_ie(b: &[u8]) -> Result<(RawIe<'_>, &[u8]), IeError> {
 pub fn parse_ies(mut b: &[u8]) -> Result<Vec<RawIe<'_>>, IeError> {
     let mut out = Vec::with_capacity(8);
     while !b.is_empty() {
-        if b.len() < 4 {
-            return Err(IeError::Truncated);
-        }
-        let ie_type = u16::from_be_bytes([b[0], b[1]]);
-        let len = usize::from(u16::from_be_bytes([b[2], b[3]]));
-        let rest = &b[4..];
-        if rest.len() < len {
-            return Err(IeError::Truncated);
-        }
-        let (enterprise, value) = if ie_type & 0x8000 != 0 {
-            if len < 2 {
-                return Err(IeError::BadLength(ie_type));
-            }
-            (Some(u16::from_be_bytes([rest[0], rest[1]])), &rest[2..len])
-        } else {
-            (None, &rest[..len])
-        };
-        out.push(RawIe {
-            ie_type,
-            enterprise,
-            value,
-        });
-        b = &rest[len..];
+        let (ie, rest) = split_ie(b)?;
+        out.push(ie);
+        b = rest;
     }
     Ok(out)
 }
