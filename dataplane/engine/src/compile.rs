@@ -404,16 +404,20 @@ struct Layout {
     n_far: u8,
     tun: u16,
     n_tun: u8,
+    /// Halves of the storage before cell 0.
+    skip: u8,
 }
 
 /// Cells of one tunnel header.
 const TUNNEL_CELLS: usize = 2;
 
-/// One cache line of cells: the session's cells are stored as lines so
-/// that cell 0 starts a line (and cell `k` lies in line `k / 2`).
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-#[repr(C, align(64))]
-struct Line([Cell; 2]);
+/// Half a cell: the unit of the cells' storage. The allocator aligns to
+/// 16 bytes; the cells start up to three halves into their allocation, on
+/// a cache line boundary (an allocation aligned to 64 bytes would cost
+/// ~120 bytes of allocator overhead per session).
+type Half = [u64; 2];
+/// Halves allocated beyond the cells, to start them on a line boundary.
+const SLACK: usize = 3;
 
 /// Pads `cells` with an empty cell to an even length: the next group
 /// starts on a line boundary.
@@ -433,11 +437,11 @@ struct Rare {
     teids: Box<[u32]>,
 }
 
-/// A session ready for a worker. Cache-line aligned, with everything a
-/// packet reads in the first line (the burst pipeline prefetches that line
-/// only): the line masks, the layout, the UE addresses and the cells.
+/// A session ready for a worker. Everything a packet reads of it comes
+/// first (the line masks, the layout, the UE addresses and the cells: two
+/// cache lines at most, which the burst pipeline prefetches).
 #[derive(Debug)]
-#[repr(C, align(64))]
+#[repr(C)]
 pub struct CompiledSession {
     /// Per direction (uplink, downlink): bit `i` set if a packet of that
     /// direction reads cache line `i` of the cells: what the burst
@@ -446,7 +450,7 @@ pub struct CompiledSession {
     lay: Layout,
     /// UE addresses (downlink lookup keys and `assigned`).
     pub ue: UeAddrs,
-    cells: Box<[Line]>,
+    cells: Box<[Half]>,
     /// A downlink data report was raised for the current buffering episode.
     pub dl_reported: bool,
     n_teids: u8,
@@ -465,14 +469,20 @@ pub struct CompiledSession {
 /// The cache lines a packet of each direction reads from `cells` (see
 /// [`CompiledSession::prefetch_lines`]): its direction's PDRs, the filters,
 /// its direction's bucket of each QER, the two per-packet cells of each
-/// URR, the FARs and, downlink, the tunnels. Cell `k` is in line `k / 2`;
-/// lines past the 16th are not prefetched.
-fn read_lines(n_cells: usize, lay: &Layout) -> [u16; 2] {
+/// URR, the FARs and, downlink, the tunnels. Line 0 is the one holding the
+/// first cell (cell 0 starts it once stored); lines past the 16th are not
+/// prefetched.
+fn read_lines(cells: &[Cell], lay: &Layout) -> [u16; 2] {
+    let base = cells.as_ptr() as usize;
+    let cell = std::mem::size_of::<Cell>();
     let mut m = [0u16; 2];
     let mut mark = |d: usize, from: usize, to: usize| {
-        for k in from..to.min(n_cells) {
-            if k / 2 < 16 {
-                m[d] |= 1 << (k / 2);
+        for k in from..to.min(cells.len()) {
+            for byte in [k * cell, k * cell + cell - 1] {
+                let l = (base + byte) / 64 - base / 64;
+                if l < 16 {
+                    m[d] |= 1 << l;
+                }
             }
         }
     };
@@ -501,12 +511,17 @@ impl CompiledSession {
     /// The cells.
     #[inline(always)]
     pub fn cells(&self) -> &[Cell] {
-        bytemuck::cast_slice(&self.cells)
+        let s = usize::from(self.lay.skip);
+        let end = (self.cells.len() + s).saturating_sub(SLACK);
+        bytemuck::try_cast_slice(self.cells.get(s..end).unwrap_or(&[])).unwrap_or(&[])
     }
 
     #[inline(always)]
     fn cells_mut(&mut self) -> &mut [Cell] {
-        bytemuck::cast_slice_mut(&mut self.cells)
+        let s = usize::from(self.lay.skip);
+        let end = (self.cells.len() + s).saturating_sub(SLACK);
+        bytemuck::try_cast_slice_mut(self.cells.get_mut(s..end).unwrap_or(&mut []))
+            .unwrap_or(&mut [])
     }
 
     /// How many cache lines of the cells a packet of `dir` reads (what
@@ -521,8 +536,9 @@ impl CompiledSession {
     #[inline(always)]
     pub fn prefetch_lines(&self, dir: Dir) {
         let mut m = self.lines[usize::from(dir == Dir::Downlink)];
-        // Line-aligned: the first cell starts line 0.
-        let base = self.cells.as_ptr().cast::<u8>();
+        let p = self.cells().as_ptr().cast::<u8>();
+        // The start of the line holding the first cell.
+        let base = p.wrapping_sub(p as usize & 63);
         while m != 0 {
             let i = m.trailing_zeros() as usize;
             upf_io::prefetch::ptr(base.wrapping_add(i * 64));
@@ -754,7 +770,7 @@ impl CompiledSession {
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
         size_of::<CompiledSession>()
-            + self.cells.len() * size_of::<Line>()
+            + self.cells.len() * size_of::<Half>()
             + self.rare.as_deref().map_or(0, |r| {
                 size_of::<Rare>()
                     + r.framed.len() * size_of::<IpPrefix>()
@@ -1173,6 +1189,7 @@ pub fn compile(
         n_far: fars.len() as u8,
         tun: tun as u16,
         n_tun: fb.tunnels.len() as u8,
+        skip: 0,
     };
     let owner = placement::session_owner(
         ue.v4(),
@@ -1203,14 +1220,25 @@ pub fn compile(
             },
         })
     });
-    let lines = read_lines(cells.len(), &lay);
-    let mut stored = vec![Line::default(); cells.len().div_ceil(2)].into_boxed_slice();
-    bytemuck::cast_slice_mut::<Line, Cell>(&mut stored)[..cells.len()].copy_from_slice(&cells);
-    let cells = stored;
-    Ok(CompiledSession {
+    // Two halves per cell, stored from the first line boundary of the
+    // allocation (malloc aligns to 16 bytes: at most three halves before).
+    let n_halves = cells.len() * 2;
+    let mut stored: Box<[Half]> = vec![[0; 2]; n_halves + SLACK].into_boxed_slice();
+    let skip = (stored.as_ptr() as usize).wrapping_neg() % 64 / std::mem::size_of::<Half>();
+    let lay = Layout {
+        skip: skip.min(SLACK) as u8,
+        ..lay
+    };
+    let s = usize::from(lay.skip);
+    if let Some(dst) = stored.get_mut(s..s + n_halves) {
+        if let Ok(dst) = bytemuck::try_cast_slice_mut::<Half, Cell>(dst) {
+            dst.copy_from_slice(&cells);
+        }
+    }
+    let mut sess = CompiledSession {
         ue,
-        cells,
-        lines,
+        cells: stored,
+        lines: [0; 2],
         lay,
         dl_reported: false,
         n_teids,
@@ -1220,7 +1248,9 @@ pub fn compile(
         generation: 0,
         bar: rules.bar,
         rare,
-    })
+    };
+    sess.lines = read_lines(sess.cells(), &sess.lay);
+    Ok(sess)
 }
 
 #[cfg(test)]
@@ -1228,23 +1258,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_prefetch_stage_reads_only_the_first_line() {
-        // The pipeline prefetches the session's first line only: what a
-        // packet reads of the header must sit in it.
-        use std::mem::{align_of, offset_of, size_of};
-        assert_eq!(align_of::<CompiledSession>(), 64);
-        assert!(offset_of!(CompiledSession, lines) + 4 <= 64);
-        assert!(offset_of!(CompiledSession, lay) + size_of::<Layout>() <= 64);
-        assert!(offset_of!(CompiledSession, ue) + size_of::<UeAddrs>() <= 64);
-        assert!(offset_of!(CompiledSession, cells) + size_of::<Box<[Line]>>() <= 64);
+    fn what_a_packet_reads_of_the_header_spans_two_lines_at_most() {
+        // The pipeline prefetches the two lines from the session's start;
+        // the allocator aligns it to 16 bytes.
+        use std::mem::{offset_of, size_of};
+        let hot = [
+            offset_of!(CompiledSession, lines) + 4,
+            offset_of!(CompiledSession, lay) + size_of::<Layout>(),
+            offset_of!(CompiledSession, ue) + size_of::<UeAddrs>(),
+            offset_of!(CompiledSession, cells) + size_of::<Box<[Half]>>(),
+        ];
+        assert!(hot.iter().all(|&end| end + 48 <= 128), "{hot:?}");
         eprintln!("CompiledSession: {} bytes", size_of::<CompiledSession>());
     }
 
     #[test]
     fn prefetch_lines_follow_the_direction() {
-        // 22 cells: PDRs 0-3 (two uplink), filters 4-7, QERs 8-11 (uplink
-        // buckets 8-9, downlink 10-11), one URR 12-17 (cells 12-13 per
-        // packet), FARs 18-19, one tunnel 20-21.
+        // 22 cells from a line boundary: PDRs 0-3 (two uplink), filters
+        // 4-7, QERs 8-11 (uplink buckets 8-9, downlink 10-11), one URR
+        // 12-17 (cells 12-13 per packet), FARs 18-19, one tunnel 20-21.
+        #[repr(align(64))]
+        struct Aligned([Cell; 22]);
+        let a = Aligned([[0; 4]; 22]);
         let lay = Layout {
             n_ul: 2,
             n_pdr: 4,
@@ -1258,13 +1293,21 @@ mod tests {
             n_far: 2,
             tun: 20,
             n_tun: 1,
+            skip: 0,
         };
-        let [ul, dl] = read_lines(22, &lay);
+        let [ul, dl] = read_lines(&a.0, &lay);
         // Two cells per line: uplink reads lines 0, 2-4, 6 and 9; downlink
         // 1-3, 5, 6, 9 and 10. Neither reads line 7 or 8 (URR state only
         // the control path reads).
         assert_eq!(ul, 0b10_0101_1101, "{ul:b}");
         assert_eq!(dl, 0b110_0110_1110, "{dl:b}");
+        // Shifted by one cell, a section straddles lines.
+        let one = Layout {
+            n_ul: 1,
+            n_pdr: 1,
+            ..Layout::default()
+        };
+        assert_eq!(read_lines(&a.0[1..], &one), [0b1, 0]);
     }
 
     #[test]

@@ -516,8 +516,8 @@ impl<B: PacketBuf> Worker<B> {
             if deep {
                 if let Some(j) = k.checked_sub(d).filter(|&j| j < n) {
                     if let Some(sess) = self.local(slots[j]) {
-                        // The first line holds all a packet reads.
-                        prefetch::read(sess);
+                        // What a packet reads of it: two lines at most.
+                        prefetch::read_all(sess, 2);
                     }
                 }
                 if let Some(j) = k.checked_sub(2 * d).filter(|&j| j < n) {

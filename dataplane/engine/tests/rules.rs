@@ -1044,11 +1044,6 @@ fn the_benchmark_session_reads_six_lines_uplink_and_seven_downlink() {
     assert_eq!(s.cells().as_ptr() as usize % 64, 0, "cells start a line");
     assert_eq!(s.lines_read(Dir::Uplink), 6);
     assert_eq!(s.lines_read(Dir::Downlink), 7);
-    assert_eq!(
-        std::ptr::from_ref(&s) as usize % 64,
-        0,
-        "the header is line-aligned"
-    );
     // Padding loses no rule.
     assert_eq!(s.n_qers(), 2);
     assert!((0..2).all(|i| s.qer(i).is_some()));
