@@ -508,20 +508,22 @@ fn read_lines(cells: &[Cell], lay: &Layout) -> [u16; 2] {
 }
 
 impl CompiledSession {
-    /// The cells.
+    /// The cells (and, past the layout's last cell, up to one cell of
+    /// slack).
     #[inline(always)]
     pub fn cells(&self) -> &[Cell] {
-        let s = usize::from(self.lay.skip);
-        let end = (self.cells.len() + s).saturating_sub(SLACK);
-        bytemuck::try_cast_slice(self.cells.get(s..end).unwrap_or(&[])).unwrap_or(&[])
+        let tail = self.cells.get(usize::from(self.lay.skip)..).unwrap_or(&[]);
+        bytemuck::try_cast_slice(tail.get(..tail.len() & !1).unwrap_or(&[])).unwrap_or(&[])
     }
 
     #[inline(always)]
     fn cells_mut(&mut self) -> &mut [Cell] {
-        let s = usize::from(self.lay.skip);
-        let end = (self.cells.len() + s).saturating_sub(SLACK);
-        bytemuck::try_cast_slice_mut(self.cells.get_mut(s..end).unwrap_or(&mut []))
-            .unwrap_or(&mut [])
+        let tail = self
+            .cells
+            .get_mut(usize::from(self.lay.skip)..)
+            .unwrap_or(&mut []);
+        let even = tail.len() & !1;
+        bytemuck::try_cast_slice_mut(tail.get_mut(..even).unwrap_or(&mut [])).unwrap_or(&mut [])
     }
 
     /// How many cache lines of the cells a packet of `dir` reads (what
