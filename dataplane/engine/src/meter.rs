@@ -605,11 +605,11 @@ impl QerState {
     }
 }
 
-/// Gate and rate check for one packet, on the QER's cells (the per-packet
-/// form of [`QerState::admit`]).
+/// Gate and rate check for one packet, on the QER's cell of the packet's
+/// direction (cell 0 of [`QerState::encode`] uplink, cell 1 downlink): the
+/// per-packet form of [`QerState::admit`].
 #[inline(always)]
-pub fn qer_admit(c: &mut [Cell; QER_CELLS], uplink: bool, bytes: u64, now: u64) -> Admit {
-    let w = &mut c[usize::from(!uplink)];
+pub fn qer_admit(w: &mut Cell, bytes: u64, now: u64) -> Admit {
     let flags = w[0] >> 48;
     if flags & Q_OPEN == 0 {
         return Admit::GateClosed;
@@ -632,12 +632,20 @@ pub fn qer_admit(c: &mut [Cell; QER_CELLS], uplink: bool, bytes: u64, now: u64) 
     }
 }
 
-/// Cells of one URR. Cells 0-2 are what a packet touches:
-/// `[ul octets, dl octets, ul packets, dl packets]`,
-/// `[used ul, used dl, budget, last packet]`,
-/// `[first packet, active ns this period, active ns in all, flags | inactivity ns << 8]`;
-/// cells 3-5 hold the configuration and the reporting state.
+/// Cells of one URR. Cells 0 and 1 are all a packet touches (one cache
+/// line when cell 0 starts one):
+/// `[ul octets, dl octets, ul packets, dl packets]` (since the last report),
+/// `[budget, last packet, active ns this period, flags | inactivity ns << 9]`;
+/// cell 2 holds what the per-packet counters imply,
+/// `[used ul - ul octets, used dl - dl octets, active ns in all - this period, first packet]`
+/// (wrapping differences: the volume and active time since installation
+/// follow the per-period counters without a write of their own), and
+/// cells 3-5 the configuration and the reporting state.
 pub const URR_CELLS: usize = 6;
+/// The leading cells of a URR that a packet reads and writes.
+pub const URR_HOT_CELLS: usize = 2;
+/// Bits of the flags word below the inactivity detection time.
+const U_FLAG_BITS: u32 = 9;
 const NONE64: u64 = u64::MAX;
 const NONE32: u32 = u32::MAX;
 const U_INACTIVE: u64 = 1;
@@ -648,6 +656,8 @@ const U_QUOTA_FAR: u64 = 16;
 const U_DURATION: u64 = 32;
 const U_VOLUME: u64 = 64;
 const U_EVENT: u64 = 128;
+/// The first packet of the period has been seen (`first packet` is set).
+const U_FIRST: u64 = 256;
 
 fn opt64(v: Option<u64>) -> u64 {
     v.unwrap_or(NONE64)
@@ -676,7 +686,8 @@ impl UrrState {
             | bit(self.before_qos, U_BEFORE_QOS)
             | bit(self.traffic_active, U_ACTIVE)
             | bit(self.exhausted, U_EXHAUSTED)
-            | bit(r.far_id_for_quota_action.is_some(), U_QUOTA_FAR);
+            | bit(r.far_id_for_quota_action.is_some(), U_QUOTA_FAR)
+            | bit(self.first_pkt_ns.is_some(), U_FIRST);
         let method = bit(r.method.duration, U_DURATION)
             | bit(r.method.volume, U_VOLUME)
             | bit(r.method.event, U_EVENT);
@@ -688,16 +699,16 @@ impl UrrState {
                 v.downlink_packets,
             ],
             [
-                self.used_ul,
-                self.used_dl,
                 self.budget as u64,
                 opt64(self.last_pkt_ns),
+                self.active_ns_period,
+                flags | method | (self.inactivity_ns.min(u64::MAX >> U_FLAG_BITS) << U_FLAG_BITS),
             ],
             [
+                self.used_ul.wrapping_sub(v.uplink_octets),
+                self.used_dl.wrapping_sub(v.downlink_octets),
+                self.active_ns_total.wrapping_sub(self.active_ns_period),
                 opt64(self.first_pkt_ns),
-                self.active_ns_period,
-                self.active_ns_total,
-                flags | method | (self.inactivity_ns.min(LOW48 << 8) << 8),
             ],
             [
                 u64::from(r.id)
@@ -724,7 +735,7 @@ impl UrrState {
 
     /// The URR from its cells.
     pub fn decode(c: &[Cell; URR_CELLS]) -> UrrState {
-        let flags = c[2][3] & 0xff;
+        let flags = c[1][3] & ((1 << U_FLAG_BITS) - 1);
         let rule = UrrConf {
             id: c[3][0] as u32,
             method: MeasurementMethod {
@@ -751,12 +762,13 @@ impl UrrState {
             far_id_for_quota_action: get32(c[3][3]),
         };
         let (ul, dl, ulp, dlp) = (c[0][0], c[0][1], c[0][2], c[0][3]);
+        let (used_ul, used_dl) = (ul.wrapping_add(c[2][0]), dl.wrapping_add(c[2][1]));
         UrrState {
             rule,
             inactive: flags & U_INACTIVE != 0,
             before_qos: flags & U_BEFORE_QOS != 0,
-            budget: c[1][2] as i64,
-            inactivity_ns: c[2][3] >> 8,
+            budget: c[1][0] as i64,
+            inactivity_ns: c[1][3] >> U_FLAG_BITS,
             vol: VolumeMeasurement {
                 total_octets: ul + dl,
                 uplink_octets: ul,
@@ -765,14 +777,14 @@ impl UrrState {
                 uplink_packets: ulp,
                 downlink_packets: dlp,
             },
-            used_total: c[1][0] + c[1][1],
-            used_ul: c[1][0],
-            used_dl: c[1][1],
+            used_total: used_ul.wrapping_add(used_dl),
+            used_ul,
+            used_dl,
             period_start_ns: c[5][2],
-            first_pkt_ns: get64(c[2][0]),
-            last_pkt_ns: get64(c[1][3]),
-            active_ns_period: c[2][1],
-            active_ns_total: c[2][2],
+            first_pkt_ns: get64(c[2][3]),
+            last_pkt_ns: get64(c[1][1]),
+            active_ns_period: c[1][2],
+            active_ns_total: c[1][2].wrapping_add(c[2][2]),
             seqn: (c[3][3] >> 32) as u32,
             exhausted: flags & U_EXHAUSTED != 0,
             traffic_active: flags & U_ACTIVE != 0,
@@ -790,20 +802,20 @@ pub fn urr_id(c: &[Cell; URR_CELLS]) -> u32 {
 /// Measure before QoS enforcement (MBQE), from the cells.
 #[inline(always)]
 pub fn urr_before_qos(c: &[Cell; URR_CELLS]) -> bool {
-    c[2][3] & U_BEFORE_QOS != 0
+    c[1][3] & U_BEFORE_QOS != 0
 }
 
 /// A quota is exhausted and no FAR for quota action replaces the PDR's:
 /// the packet must be dropped.
 #[inline(always)]
 pub fn urr_blocks(c: &[Cell; URR_CELLS]) -> bool {
-    c[2][3] & (U_EXHAUSTED | U_QUOTA_FAR) == U_EXHAUSTED
+    c[1][3] & (U_EXHAUSTED | U_QUOTA_FAR) == U_EXHAUSTED
 }
 
 /// A quota is exhausted and a FAR for quota action applies.
 #[inline(always)]
 pub fn urr_quota_far(c: &[Cell; URR_CELLS]) -> Option<u32> {
-    (c[2][3] & (U_EXHAUSTED | U_QUOTA_FAR) == U_EXHAUSTED | U_QUOTA_FAR)
+    (c[1][3] & (U_EXHAUSTED | U_QUOTA_FAR) == U_EXHAUSTED | U_QUOTA_FAR)
         .then(|| get32(c[3][3]))
         .flatten()
 }
@@ -813,39 +825,39 @@ pub fn urr_quota_far(c: &[Cell; URR_CELLS]) -> Option<u32> {
 /// reports now due.
 #[inline(always)]
 pub fn urr_count(c: &mut [Cell; URR_CELLS], uplink: bool, bytes: u64, now: u64) -> u32 {
-    let flags = c[2][3];
+    let flags = c[1][3];
     if flags & U_INACTIVE != 0 {
         return 0;
     }
+    // Cells 0 and 1 only: the totals since installation follow (cell 2).
     let d = usize::from(!uplink);
     c[0][d] += bytes;
     c[0][2 + d] += 1;
-    c[1][d] += bytes;
-    let last = c[1][3];
+    let last = c[1][1];
     if last != NONE64 {
         let gap = now.saturating_sub(last);
-        if gap <= flags >> 8 {
-            c[2][1] += gap;
-            c[2][2] += gap;
+        if gap <= flags >> U_FLAG_BITS {
+            c[1][2] += gap;
         }
     }
-    if c[2][0] == NONE64 {
-        c[2][0] = now;
-    }
-    c[1][3] = now;
-    let budget = (c[1][2] as i64).wrapping_sub(bytes as i64);
-    c[1][2] = budget as u64;
-    if flags & U_ACTIVE == 0 || budget <= 0 {
-        return urr_count_slow(c, flags);
+    c[1][1] = now;
+    let budget = (c[1][0] as i64).wrapping_sub(bytes as i64);
+    c[1][0] = budget as u64;
+    if flags & (U_ACTIVE | U_FIRST) != U_ACTIVE | U_FIRST || budget <= 0 {
+        return urr_count_slow(c, flags, now);
     }
     0
 }
 
-/// Start of traffic, or a volume threshold or quota possibly reached.
+/// First packet of the period, start of traffic, or a volume threshold or
+/// quota possibly reached.
 #[cold]
 #[inline(never)]
-fn urr_count_slow(c: &mut [Cell; URR_CELLS], flags: u64) -> u32 {
+fn urr_count_slow(c: &mut [Cell; URR_CELLS], flags: u64, now: u64) -> u32 {
     let mut s = UrrState::decode(c);
+    if s.first_pkt_ns.is_none() {
+        s.first_pkt_ns = Some(now);
+    }
     let mut due = 0;
     if flags & U_ACTIVE == 0 {
         due |= s.start_of_traffic();
@@ -911,8 +923,8 @@ mod tests {
         assert_eq!(QerState::decode(&c), st);
         for (i, t) in [(0u64, 10u64), (1, 10_000), (2, 5_000_000), (3, 5_000_000)] {
             let len = 900 + i * 200;
-            assert_eq!(qer_admit(&mut c, true, len, t), st.admit(true, len, t));
-            assert_eq!(qer_admit(&mut c, false, len, t), st.admit(false, len, t));
+            assert_eq!(qer_admit(&mut c[0], len, t), st.admit(true, len, t));
+            assert_eq!(qer_admit(&mut c[1], len, t), st.admit(false, len, t));
             assert_eq!(QerState::decode(&c), st);
         }
         let mut u = urr(ReportingTriggers::VOLTH | ReportingTriggers::START);
@@ -1025,5 +1037,89 @@ mod tests {
         assert_eq!(r.duration_s, Some(2));
         assert_eq!(s.tick(15 * NS), 0);
         assert_eq!(s.tick(20 * NS), UsageReportTrigger::PERIO);
+    }
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Packet { up: bool, bytes: u64, dt: u64 },
+        Tick { dt: u64 },
+        Report,
+        NewQuota { ul: Option<u64> },
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            8 => (any::<bool>(), 1u64..3000, 0u64..3 * NS)
+                .prop_map(|(up, bytes, dt)| Step::Packet { up, bytes, dt }),
+            1 => (0u64..5 * NS).prop_map(|dt| Step::Tick { dt }),
+            1 => Just(Step::Report),
+            1 => proptest::option::of(1u64..50_000).prop_map(|ul| Step::NewQuota { ul }),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The per-packet form on the cells (two of them written per
+        /// packet, the totals since installation implied) keeps exactly the
+        /// state of [`UrrState::count`], through reports, ticks and rule
+        /// updates that carry the measurements over.
+        #[test]
+        fn urr_cells_follow_the_state(
+            triggers in 0u32..(1 << 16),
+            th_total in proptest::option::of(1u64..40_000),
+            th_dl in proptest::option::of(1u64..40_000),
+            q_total in proptest::option::of(1u64..80_000),
+            q_ul in proptest::option::of(1u64..80_000),
+            time_quota in proptest::option::of(1u32..20),
+            inact in proptest::option::of(1u32..4),
+            info in 0u8..8,
+            steps in proptest::collection::vec(step(), 1..120),
+        ) {
+            let mut u = urr(triggers);
+            u.volume_threshold.total = th_total;
+            u.volume_threshold.downlink = th_dl;
+            u.volume_quota.total = q_total;
+            u.volume_quota.uplink = q_ul;
+            u.time_quota_s = time_quota;
+            u.inactivity_detection_time_s = inact;
+            u.measurement_info = info;
+            let mut s = UrrState::new(&u, 0);
+            let mut c = s.encode();
+            let mut now = 0u64;
+            for (k, st) in steps.into_iter().enumerate() {
+                match st {
+                    Step::Packet { up, bytes, dt } => {
+                        now += dt;
+                        let a = urr_count(&mut c, up, bytes, now);
+                        let b = s.count(up, bytes, now);
+                        proptest::prop_assert_eq!(a, b, "step {}", k);
+                    }
+                    Step::Tick { dt } => {
+                        now += dt;
+                        let mut d = UrrState::decode(&c);
+                        let a = d.tick(now);
+                        c = d.encode();
+                        proptest::prop_assert_eq!(a, s.tick(now), "step {}", k);
+                    }
+                    Step::Report => {
+                        let mut d = UrrState::decode(&c);
+                        let ra = d.report(1, 1, now, 0);
+                        c = d.encode();
+                        proptest::prop_assert_eq!(ra, s.report(1, 1, now, 0), "step {}", k);
+                    }
+                    Step::NewQuota { ul } => {
+                        u.volume_quota.uplink = ul;
+                        let mut n = UrrState::new(&u, now);
+                        n.carry_from(&UrrState::decode(&c));
+                        c = n.encode();
+                        let mut m = UrrState::new(&u, now);
+                        m.carry_from(&s);
+                        s = m;
+                    }
+                }
+                proptest::prop_assert_eq!(UrrState::decode(&c), s, "step {}", k);
+                proptest::prop_assert_eq!(urr_blocks(&c), s.exhausted && s.rule.far_id_for_quota_action.is_none());
+            }
+        }
     }
 }

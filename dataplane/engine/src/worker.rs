@@ -516,6 +516,7 @@ impl<B: PacketBuf> Worker<B> {
             if deep {
                 if let Some(j) = k.checked_sub(d).filter(|&j| j < n) {
                     if let Some(sess) = self.local(slots[j]) {
+                        // What a packet reads of it: two lines at most.
                         prefetch::read_all(sess, 2);
                     }
                 }
@@ -1423,10 +1424,10 @@ impl<B: PacketBuf> Worker<B> {
             self.count(now, sess, &urrs, uplink, bytes, true);
         }
         for &q in qers.iter().take_while(|&&q| q != NONE) {
-            let Some(c) = sess.qer_cells(usize::from(q)) else {
+            let Some(c) = sess.qer_cell(usize::from(q), dir) else {
                 continue;
             };
-            match meter::qer_admit(c, uplink, bytes, now) {
+            match meter::qer_admit(c, bytes, now) {
                 Admit::Pass => {}
                 Admit::GateClosed => return Some(DropReason::GateClosed),
                 Admit::RateExceeded => return Some(DropReason::RateExceeded),
@@ -1448,13 +1449,18 @@ impl<B: PacketBuf> Worker<B> {
         before_qos: bool,
     ) {
         for &u in urrs.iter().take_while(|&&u| u != NONE) {
-            let seid = sess.seid;
             let Some(c) = sess.urr_cells(usize::from(u)) else {
                 continue;
             };
-            if meter::urr_before_qos(c) == before_qos {
-                let due = meter::urr_count(c, uplink, bytes, now);
-                if due != 0 {
+            if meter::urr_before_qos(c) != before_qos {
+                continue;
+            }
+            let due = meter::urr_count(c, uplink, bytes, now);
+            if due != 0 {
+                // The SEID is outside the session's first cache line: read
+                // only when reporting.
+                let seid = sess.seid;
+                if let Some(c) = sess.urr_cells(usize::from(u)) {
                     let mut st = UrrState::decode(c);
                     let r = st.report(seid, due, now, self.cfg.unix_offset_ns);
                     *c = st.encode();

@@ -1027,3 +1027,26 @@ fn port_lists_are_honoured_end_to_end() {
     assert_eq!(r.w.stats.drops_of(DropReason::FarDrop), 3);
     assert_eq!(out[N6 as usize].len(), 2);
 }
+
+// ---------------------------------------------------------------------
+// Memory layout of the benchmark rule set
+// ---------------------------------------------------------------------
+
+/// The benchmark's session (4 PDRs with 2 SDF filters each, 2 QERs, 1 URR,
+/// 2 FARs, 1 tunnel: 22 cells, 11 lines) is laid out so that a packet
+/// reads 6 cache lines of its cells uplink and 7 downlink, from a
+/// line-aligned start (the pipeline prefetches exactly these).
+#[test]
+fn the_benchmark_session_reads_six_lines_uplink_and_seven_downlink() {
+    use upf_engine::compile::{compile, Dir};
+    let fx = upf_bench::fixtures::Fixture::new(Default::default());
+    let s = compile(&fx.rules(0), &fx.topology(), 0).expect("compiles");
+    assert_eq!(s.cells().as_ptr() as usize % 64, 0, "cells start a line");
+    assert_eq!(s.lines_read(Dir::Uplink), 6);
+    assert_eq!(s.lines_read(Dir::Downlink), 7);
+    // Padding loses no rule.
+    assert_eq!(s.n_qers(), 2);
+    assert!((0..2).all(|i| s.qer(i).is_some()));
+    assert_eq!(s.urrs().count(), 1);
+    assert_eq!(s.n_fars(), 2);
+}
