@@ -194,6 +194,12 @@ impl<B: PacketBuf> Control<B> {
     ) -> Control<B> {
         let slots = end.slots() as usize;
         let workers = upd.len();
+        // The per-session tables are sized for the expected sessions at the
+        // start: a hash table that grows moves every entry at once, and at
+        // 917,504 sessions (7/8 of 2^20 buckets) that held up every command
+        // and Ack for seconds (the window of requests in flight timed out at
+        // the SMF). Reserving only takes address space until used.
+        let expected = cfg.dataplane.expected_sessions;
         Control {
             topo,
             local: ControlStats {
@@ -208,13 +214,13 @@ impl<B: PacketBuf> Control<B> {
             stats,
             snapshots,
             admin,
-            sessions: HashMap::new(),
+            sessions: HashMap::with_capacity(expected),
             pending: HashMap::new(),
             next_req: 1,
             pfds: PfdTable::default(),
             steering: BTreeMap::new(),
             sync: (0..slots).map(|_| None).collect(),
-            tunnels: HashMap::new(),
+            tunnels: HashMap::with_capacity(expected),
             peers: HashMap::new(),
             neighbors: HashMap::new(),
             backlog: (0..slots).map(|_| VecDeque::new()).collect(),
@@ -485,8 +491,11 @@ impl<B: PacketBuf> Control<B> {
                 self.push_steering(slot, req);
             }
             Command::SyncBegin { req } => {
+                // The client is about to push every session it has (as
+                // many as are here, usually): no rehash while they come.
+                let expect = self.sessions.len();
                 if let Some(s) = self.sync.get_mut(slot as usize) {
-                    *s = Some((HashSet::new(), HashSet::new()));
+                    *s = Some((HashSet::with_capacity(expect), HashSet::new()));
                 }
                 self.ack(slot, req, Ok(AckBody::default()));
             }
@@ -978,4 +987,141 @@ fn echo_request(mac: [u8; 6], src: IpAddr, peer: IpAddr, seq: u16) -> Option<Vec
         udp::fill_checksum_v6(&mut f[u..], &s, &d).ok()?;
     }
     Some(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+    use upf_ctrl::spsc;
+    use upf_io::mem::MemBuf;
+    use upf_testkit::packets::BasicSession;
+
+    fn config(run_dir: &std::path::Path, expected: usize) -> Config {
+        let text = format!(
+            r#"
+[node]
+run_dir = "{}"
+[dataplane]
+backend = "memory"
+workers = 1
+expected_sessions = {expected}
+[[dataplane.interfaces]]
+name = "n3"
+role = "n3"
+device = "mem0"
+mac = "02:00:00:00:03:02"
+addresses = ["198.18.3.2/24"]
+[[dataplane.interfaces]]
+name = "n6"
+role = "n6"
+device = "mem1"
+mac = "02:00:00:00:06:02"
+addresses = ["198.18.6.2/24"]
+gateway4 = "198.18.6.1"
+network_instances = ["internet"]
+"#,
+            run_dir.display()
+        );
+        Config::from_str_named(&text, "test").unwrap()
+    }
+
+    fn session(i: u32) -> SessionRules {
+        BasicSession {
+            seid: u64::from(i) + 1,
+            ue: Ipv4Addr::from(0x0a00_0000 + i),
+            upf_n3: Ipv4Addr::new(198, 18, 3, 2),
+            gnb: Ipv4Addr::new(198, 18, 3, 1),
+            ul_teid: 0x1000 + i,
+            dl_teid: 0x10_0000 + i,
+            qfi: 9,
+            network_instance: Some("internet"),
+            counted: true,
+        }
+        .rules()
+    }
+
+    /// The stall of the 1M-session run (scripts/bench-pfcp.sh million): the
+    /// control thread's per-session tables started empty and rehashed as
+    /// they filled, the last time at 917,504 sessions, with every command
+    /// and Ack waiting meanwhile. Sized from `expected_sessions`, filling
+    /// them to that number (and a resync of all of them) grows nothing.
+    #[test]
+    fn per_session_tables_never_grow_up_to_the_expected_sessions() {
+        const N: u32 = 20_000;
+        let dir = std::env::temp_dir().join(format!("upf-control-sized-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cfg = config(&dir, N as usize);
+        let topo = crate::topo::build(&cfg, None).unwrap();
+        let end = DataplaneEnd::create(
+            &dir,
+            upf_ctrl::ChannelConfig {
+                slots: 4,
+                ring_bytes: 1 << 20,
+            },
+        )
+        .unwrap();
+        let (upd_tx, mut upd_rx) = spsc::channel::<WorkerUpdate<MemBuf>>(4096);
+        let (_evt_tx, evt_rx) = spsc::channel::<WorkerEvent>(16);
+        let mut c = Control::new(
+            &cfg,
+            topo,
+            end,
+            vec![upd_tx],
+            vec![evt_rx],
+            crate::Clock::new(),
+            Arc::new(Mutex::new(ControlStats::default())),
+            Vec::new(),
+            None,
+        );
+        let caps = (c.sessions.capacity(), c.tunnels.capacity());
+        assert!(
+            caps.0 >= N as usize && caps.1 >= N as usize,
+            "tables sized for the expected sessions: {caps:?}"
+        );
+        let slot = upf_ctrl::SLOT_PFCP;
+        for i in 0..N {
+            c.command(
+                slot,
+                Command::SessionPut {
+                    req: u64::from(i) + 1,
+                    rules: session(i),
+                },
+            );
+            // The worker's side: take the compiled sessions.
+            while upd_rx.pop().is_some() {}
+        }
+        assert_eq!(c.sessions.len(), N as usize, "every rule set compiled");
+        assert_eq!(c.tunnels.len(), N as usize);
+        assert_eq!(
+            (c.sessions.capacity(), c.tunnels.capacity()),
+            caps,
+            "no table grew (a rehash holds up every command)"
+        );
+        // A resync after a client restart: the set of sessions it pushed.
+        c.command(slot, Command::SyncBegin { req: 1_000_000 });
+        let seen_cap = |c: &Control<MemBuf>| {
+            c.sync[slot as usize]
+                .as_ref()
+                .map(|(s, _)| s.capacity())
+                .unwrap_or(0)
+        };
+        let cap = seen_cap(&c);
+        assert!(cap >= N as usize, "resync set sized: {cap}");
+        for i in 0..N {
+            c.command(
+                slot,
+                Command::SessionPut {
+                    req: 2_000_000 + u64::from(i),
+                    rules: session(i),
+                },
+            );
+            while upd_rx.pop().is_some() {}
+        }
+        assert_eq!(seen_cap(&c), cap, "the resync set did not grow");
+        c.command(slot, Command::SyncEnd { req: 1_000_001 });
+        assert_eq!(c.sessions.len(), N as usize, "nothing stale removed");
+        drop(c);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
