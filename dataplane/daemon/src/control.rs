@@ -998,6 +998,7 @@ mod tests {
     use upf_testkit::packets::BasicSession;
 
     fn config(run_dir: &std::path::Path, expected: usize) -> Config {
+        let ifaces = upf_testkit::MEMORY_INTERFACES_TOML;
         let text = format!(
             r#"
 [node]
@@ -1006,20 +1007,7 @@ run_dir = "{}"
 backend = "memory"
 workers = 1
 expected_sessions = {expected}
-[[dataplane.interfaces]]
-name = "n3"
-role = "n3"
-device = "mem0"
-mac = "02:00:00:00:03:02"
-addresses = ["198.18.3.2/24"]
-[[dataplane.interfaces]]
-name = "n6"
-role = "n6"
-device = "mem1"
-mac = "02:00:00:00:06:02"
-addresses = ["198.18.6.2/24"]
-gateway4 = "198.18.6.1"
-network_instances = ["internet"]
+{ifaces}
 "#,
             run_dir.display()
         );

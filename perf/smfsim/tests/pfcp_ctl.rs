@@ -35,6 +35,7 @@ impl Upf {
         std::fs::create_dir_all(&dir).unwrap();
         let ip = loopback(slot);
         let addr = format!("{ip}:8805");
+        let ifaces = upf_testkit::MEMORY_INTERFACES_TOML;
         let cfg = format!(
             r#"
 [node]
@@ -48,20 +49,7 @@ backend = "memory"
 workers = 2
 buffers = 2048
 expected_sessions = 10000
-[[dataplane.interfaces]]
-name = "n3"
-role = "n3"
-device = "mem0"
-mac = "02:00:00:00:03:02"
-addresses = ["198.18.3.2/24"]
-[[dataplane.interfaces]]
-name = "n6"
-role = "n6"
-device = "mem1"
-mac = "02:00:00:00:06:02"
-addresses = ["198.18.6.2/24"]
-gateway4 = "198.18.6.1"
-network_instances = ["internet"]
+{ifaces}
 [pfcp]
 listen = ["{addr}"]
 node_id = "{ip}"
