@@ -366,8 +366,13 @@ impl Node {
             sessions,
             cp_index,
             busy: FxHashMap::default(),
-            dedup: HashMap::new(),
-            dedup_order: VecDeque::new(),
+            // Sized like the session table: an SMF setting up the expected
+            // sessions at full speed has about that many answers within the
+            // cache's keep time, and growing the table past a million
+            // entries stalled the loop for 200 ms (docs/performance.md).
+            // The buckets are not touched until used.
+            dedup: HashMap::with_capacity(expected),
+            dedup_order: VecDeque::with_capacity(expected),
             ops: FxHashMap::default(),
             next_req: 1,
             out_reqs: HashMap::new(),
@@ -500,6 +505,12 @@ impl Node {
             data: data.clone(),
         });
         data
+    }
+
+    /// Room in the response cache before it must grow (the rehash of a big
+    /// table holds the loop up); for tests and diagnostics.
+    pub fn response_cache_capacity(&self) -> usize {
+        self.dedup.capacity().min(self.dedup_order.capacity())
     }
 
     /// Sends a response and caches it for retransmitted requests.

@@ -238,9 +238,8 @@ struct Sock {
 struct Shell {
     node: Node,
     journal: Writer,
-    /// Answers waiting until the journal has the records they depend on:
-    /// (generation, destination, bytes).
-    held: VecDeque<(u64, SocketAddr, Vec<u8>)>,
+    /// Answers waiting until the journal has the records they depend on.
+    held: Held,
     /// Answers wait for the fsync, not just the write.
     hold_for_sync: bool,
     /// A snapshot being streamed to the journal: session IDs and position.
@@ -416,27 +415,26 @@ impl Shell {
                     }
                 }
                 Out::Dp(cmd) => self.dp_backlog.push_back(cmd),
-                Out::Send { to, data } if journalled && changes_state(&data) => {
-                    later.push((to, data))
+                Out::Send { to, data } => {
+                    if self.held.must_wait(journalled, &data) {
+                        later.push((to, data));
+                    } else {
+                        sends.push((to, data));
+                    }
                 }
-                Out::Send { to, data } => sends.push((to, data)),
             }
         }
         self.out = outs;
         let gen = self.journal.commit(self.node.live_records());
         for (to, data) in later {
-            self.held.push_back((gen, to, data));
+            self.held.hold(gen, to, data);
         }
         let done = if self.hold_for_sync {
             self.journal.synced()
         } else {
             self.journal.written()
         };
-        while self.held.front().is_some_and(|(g, _, _)| *g <= done) {
-            if let Some((_, to, data)) = self.held.pop_front() {
-                sends.push((to, data));
-            }
-        }
+        self.held.release(done, sends);
         if let Some(c) = ctrl.as_mut() {
             while let Some(cmd) = self.dp_backlog.pop_front() {
                 match c.send(&cmd) {
@@ -535,6 +533,46 @@ impl Shell {
     }
 }
 
+/// Answers that wait for the journal, in the order they were made.
+///
+/// An answer that announces a change of state waits for the journal
+/// generation that holds the change. A retransmitted request's answer comes
+/// from the cache with no journal record of its own, but while the original
+/// answer still waits, the cached copy must wait behind it: sent at once it
+/// would tell the SMF about state a crash could still lose.
+#[derive(Debug, Default)]
+struct Held {
+    /// (generation, destination, bytes), generations non-decreasing.
+    q: VecDeque<(u64, SocketAddr, Vec<u8>)>,
+}
+
+impl Held {
+    /// Whether an answer made in this flush must wait for the journal:
+    /// `journalled` is true once this flush appended a record.
+    fn must_wait(&self, journalled: bool, data: &[u8]) -> bool {
+        changes_state(data) && (journalled || !self.q.is_empty())
+    }
+
+    /// Queues an answer until generation `gen` is in the journal.
+    fn hold(&mut self, gen: u64, to: SocketAddr, data: Vec<u8>) {
+        let gen = self.q.back().map_or(gen, |(g, _, _)| gen.max(*g));
+        self.q.push_back((gen, to, data));
+    }
+
+    /// Moves the answers whose generation is done to `sends`, in order.
+    fn release(&mut self, done: u64, sends: &mut Vec<(SocketAddr, Vec<u8>)>) {
+        while self.q.front().is_some_and(|(g, _, _)| *g <= done) {
+            if let Some((_, to, data)) = self.q.pop_front() {
+                sends.push((to, data));
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.q.is_empty()
+    }
+}
+
 /// Answers that announce a change of state (and so wait for the journal):
 /// PFD management, association setup/update/release, session set deletion,
 /// session establishment/modification/deletion responses.
@@ -598,7 +636,7 @@ pub fn run(
     let mut sh = Shell {
         node,
         journal,
-        held: VecDeque::new(),
+        held: Held::default(),
         hold_for_sync: policy == SyncPolicy::Always,
         snapshot: None,
         socks,
@@ -890,5 +928,68 @@ mod crate_admin {
             }
         };
         serde_json::to_string_pretty(&v).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(msg_type: u8, seq: u8) -> Vec<u8> {
+        // A PFCP header with S=1: version 1, type, length, SEID, sequence.
+        let mut d = vec![0x21, msg_type, 0, 12];
+        d.extend_from_slice(&[0; 8]);
+        d.extend_from_slice(&[0, 0, seq, 0]);
+        d
+    }
+
+    fn smf() -> SocketAddr {
+        "192.0.2.1:8805".parse().unwrap()
+    }
+
+    #[test]
+    fn a_cached_answer_waits_behind_the_original_it_repeats() {
+        let mut held = Held::default();
+        let mut sends = Vec::new();
+        // The establishment's answer waits for journal generation 7.
+        let original = answer(51, 1);
+        assert!(held.must_wait(true, &original));
+        held.hold(7, smf(), original.clone());
+        held.release(6, &mut sends);
+        assert!(sends.is_empty());
+        // Its retransmission, answered from the cache in a later flush with
+        // no record of its own, must not overtake it.
+        let cached = original.clone();
+        assert!(held.must_wait(false, &cached));
+        held.hold(6, smf(), cached);
+        held.release(6, &mut sends);
+        assert!(
+            sends.is_empty(),
+            "the cached copy went out before the journal had the state"
+        );
+        held.release(7, &mut sends);
+        assert_eq!(sends, vec![(smf(), original.clone()), (smf(), original)]);
+        assert!(held.is_empty());
+    }
+
+    #[test]
+    fn answers_without_state_or_with_nothing_held_go_at_once() {
+        let mut held = Held::default();
+        // Nothing held and nothing journalled: a cached answer goes now.
+        assert!(!held.must_wait(false, &answer(51, 1)));
+        held.hold(3, smf(), answer(53, 2));
+        // A heartbeat response (type 2) never waits.
+        assert!(!held.must_wait(false, &answer(2, 3)));
+        assert!(!held.must_wait(true, &answer(2, 3)));
+        // Held answers leave in the order they were made.
+        held.hold(5, smf(), answer(51, 4));
+        held.hold(4, smf(), answer(55, 5));
+        let mut sends = Vec::new();
+        held.release(4, &mut sends);
+        let seqs: Vec<u8> = sends.iter().map(|(_, d)| d[14]).collect();
+        assert_eq!(seqs, vec![2]);
+        held.release(5, &mut sends);
+        let seqs: Vec<u8> = sends.iter().map(|(_, d)| d[14]).collect();
+        assert_eq!(seqs, vec![2, 4, 5]);
     }
 }

@@ -360,6 +360,37 @@ fn association_rules() {
 }
 
 #[test]
+fn the_response_cache_does_not_grow_up_to_the_expected_sessions() {
+    let mut c = cfg();
+    c.expected_sessions = 200;
+    c.max_sessions = 1000;
+    let mut t = T {
+        n: Node::new(c, Restored::default(), 3_900_000_000, 0),
+        now: 0,
+        smf: SMF.parse().unwrap(),
+        seq: 1,
+    };
+    let cap = t.n.response_cache_capacity();
+    assert!(cap >= 200, "cache sized for the expected sessions: {cap}");
+    t.associate();
+    for i in 0..190 {
+        establish(&mut t, 0x1000 + i);
+    }
+    assert_eq!(
+        t.n.response_cache_capacity(),
+        cap,
+        "the response cache grew"
+    );
+    // Past the expected count it still works (and may grow).
+    let mut small = T::new();
+    small.associate();
+    for i in 0..40 {
+        establish(&mut small, 0x2000 + i);
+    }
+    assert!(small.n.response_cache_capacity() >= 41);
+}
+
+#[test]
 fn full_lifecycle_with_retransmissions() {
     let mut t = T::new();
     t.associate();
