@@ -148,20 +148,7 @@ backend = "memory"
 workers = 1
 buffers = 4096
 expected_sessions = $((HOLD_N + 10000))
-[[dataplane.interfaces]]
-name = "n3"
-role = "n3"
-device = "mem0"
-mac = "02:00:00:00:03:02"
-addresses = ["198.18.3.2/24"]
-[[dataplane.interfaces]]
-name = "n6"
-role = "n6"
-device = "mem1"
-mac = "02:00:00:00:06:02"
-addresses = ["198.18.6.2/24"]
-gateway4 = "198.18.6.1"
-network_instances = ["internet"]
+$(cat scripts/configs/memory-interfaces.toml)
 [pfcp]
 listen = ["127.0.0.1:18805"]
 node_id = "127.0.0.1"

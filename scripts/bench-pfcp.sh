@@ -16,8 +16,15 @@ RATE_N=${RATE_N:-200000}
 # PRIO=-10 runs the measured processes at that nice level: on a shared
 # machine it separates pfcp-ctl's own latency from other work's.
 NICE=${PRIO:+nice -n $PRIO}
+# PFCP_PORT: the N4 port on 127.0.0.1 (and smfsim's on 127.0.0.2), so two
+# runs can share a machine.
+PORT=${PFCP_PORT:-8805}
 # CTL=path runs that pfcp-ctl binary instead of the one built here (A/B
 # comparisons of two builds on the same noisy machine).
+if ss -Hlun "sport = :$PORT" | grep -q .; then
+  echo "bench-pfcp: UDP port $PORT is in use (another run?); set PFCP_PORT" >&2
+  exit 1
+fi
 cargo build --release --locked -q -p upf-dataplane -p pfcp-ctl --bins
 cargo build --release --locked -q -p pfcp-ctl --example rule_latency
 cargo build --release --locked -q -p upf-smfsim --bin smfsim
@@ -43,22 +50,9 @@ workers = ${WORKERS:-1}
 $( [ -n "${BUSY:-}" ] && printf 'busy_poll = true\ncores = [1]\ncontrol_core = 0\n' )
 buffers = 4096
 expected_sessions = $((SESSIONS + 100000))
-[[dataplane.interfaces]]
-name = "n3"
-role = "n3"
-device = "mem0"
-mac = "02:00:00:00:03:02"
-addresses = ["198.18.3.2/24"]
-[[dataplane.interfaces]]
-name = "n6"
-role = "n6"
-device = "mem1"
-mac = "02:00:00:00:06:02"
-addresses = ["198.18.6.2/24"]
-gateway4 = "198.18.6.1"
-network_instances = ["internet"]
+$(cat scripts/configs/memory-interfaces.toml)
 [pfcp]
-listen = ["127.0.0.1:8805"]
+listen = ["127.0.0.1:$PORT"]
 node_id = "127.0.0.1"
 journal_fsync = "${FSYNC:-interval}"
 max_sessions = $((SESSIONS + 1000000))
@@ -82,7 +76,7 @@ stop() {
   ctl= dp=
   rm -rf "$dir/run" "$dir/state"
 }
-sim() { $NICE "$bin/smfsim" --upf 127.0.0.1:8805 --bind 127.0.0.2:8805 --node-id 127.0.0.2 --t1 3s "$@"; }
+sim() { $NICE "$bin/smfsim" --upf 127.0.0.1:$PORT --bind 127.0.0.2:$PORT --node-id 127.0.0.2 --t1 3s "$@"; }
 rss() { awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/$1/status; }
 # Context switches of every thread of a process (each is a sleep and a wake-up, or a preemption).
 csw() { cat /proc/$1/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n}'; }

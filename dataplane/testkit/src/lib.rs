@@ -14,22 +14,10 @@ pub mod packets;
 /// The two ports of an in-memory dataplane for test configurations, as
 /// `[[dataplane.interfaces]]` TOML tables: N3 198.18.3.2/24 on `mem0`, N6
 /// 198.18.6.2/24 on `mem1` with gateway 198.18.6.1 and network instance
-/// `internet`.
-pub const MEMORY_INTERFACES_TOML: &str = r#"[[dataplane.interfaces]]
-name = "n3"
-role = "n3"
-device = "mem0"
-mac = "02:00:00:00:03:02"
-addresses = ["198.18.3.2/24"]
-[[dataplane.interfaces]]
-name = "n6"
-role = "n6"
-device = "mem1"
-mac = "02:00:00:00:06:02"
-addresses = ["198.18.6.2/24"]
-gateway4 = "198.18.6.1"
-network_instances = ["internet"]
-"#;
+/// `internet` (scripts/configs/memory-interfaces.toml, which the benchmark
+/// scripts use too).
+pub const MEMORY_INTERFACES_TOML: &str =
+    include_str!("../../../scripts/configs/memory-interfaces.toml");
 
 use std::os::fd::AsRawFd;
 use std::process::{Command, Output, Stdio};
