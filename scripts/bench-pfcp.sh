@@ -20,7 +20,8 @@ NICE=${PRIO:+nice -n $PRIO}
 # runs can share a machine.
 PORT=${PFCP_PORT:-8805}
 # CTL=path runs that pfcp-ctl binary instead of the one built here (A/B
-# comparisons of two builds on the same noisy machine).
+# comparisons of two builds on the same noisy machine); DP=path the same
+# for upf-dataplane.
 if ss -Hlun "sport = :$PORT" | grep -q .; then
   echo "bench-pfcp: UDP port $PORT is in use (another run?); set PFCP_PORT" >&2
   exit 1
@@ -63,7 +64,7 @@ network_instance = "internet"
 ipv4 = "10.0.0.0/8"
 TOML
 start() {
-  $NICE "$bin/upf-dataplane" run -c "$dir/upf.toml" > "$dir/dataplane.log" 2>&1 &
+  $NICE "${DP:-$bin/upf-dataplane}" run -c "$dir/upf.toml" > "$dir/dataplane.log" 2>&1 &
   dp=$!
   for _ in $(seq 100); do [ -S "$dir/run/dataplane.sock" ] && break; sleep 0.05; done
   $NICE "${CTL:-$bin/pfcp-ctl}" run -c "$dir/upf.toml" > "$dir/pfcp-ctl.log" 2>&1 &

@@ -78,6 +78,9 @@ impl Wakeup {
     pub fn will_sleep(&self) {
         self.sleeping
             .store(true, std::sync::atomic::Ordering::SeqCst);
+        // The flag's store before the worker's next look at its rings (the
+        // other half of the pairing in `wake`).
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The worker is awake again; clears the signal.
@@ -93,6 +96,12 @@ impl Wakeup {
 
     /// Wakes the worker if it sleeps (after work was queued for it).
     pub fn wake(&self) {
+        // The work was published by a Release store (the ring's tail), and
+        // a load after a store may take effect first (x86 store buffering;
+        // the memory model allows it too): a worker going to sleep at that
+        // instant would be seen awake, miss the work and sleep its whole
+        // timeout (1 ms). The fence orders the store before the load.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
         if self.sleeping.load(std::sync::atomic::Ordering::SeqCst) {
             let v = 1u64;
             // SAFETY: writing 8 bytes from a u64 to our eventfd.
