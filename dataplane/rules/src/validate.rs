@@ -1,7 +1,5 @@
 //! Consistency checks of a whole [`SessionRules`] set.
 
-use std::collections::HashSet;
-
 use serde::{Deserialize, Serialize};
 
 use crate::{ApplyAction, OuterHeaderKind, SessionRules};
@@ -85,36 +83,76 @@ fn err(kind: RuleKind, id: u32, reason: RuleErrorReason) -> RuleError {
     RuleError { kind, id, reason }
 }
 
+/// The IDs of one kind of rule: sorted for lookups, and where the first
+/// ID that repeats an earlier one (in message order) is. For the few rules
+/// of a session, sorting beats building a hash set (no hasher set-up, no
+/// SipHash), and it stays O(n log n) for a message with thousands of rules.
+struct IdSet {
+    /// `id << 32 | position`, sorted.
+    keys: Vec<u64>,
+    first_repeat: Option<usize>,
+}
+
+impl IdSet {
+    fn new(ids: impl Iterator<Item = u32>) -> IdSet {
+        let mut keys: Vec<u64> = ids
+            .enumerate()
+            .map(|(i, id)| (u64::from(id) << 32) | (i as u64 & 0xffff_ffff))
+            .collect();
+        keys.sort_unstable();
+        // Within a run of equal IDs every position but the smallest repeats
+        // an earlier rule; the first repeat in message order is the
+        // smallest such position.
+        let first_repeat = keys
+            .windows(2)
+            .filter(|w| w[0] >> 32 == w[1] >> 32)
+            .map(|w| (w[1] & 0xffff_ffff) as usize)
+            .min();
+        IdSet { keys, first_repeat }
+    }
+
+    /// Whether rule `i` (in message order) repeats an earlier ID.
+    fn repeats_at(&self, i: usize) -> bool {
+        self.first_repeat == Some(i)
+    }
+
+    fn contains(&self, id: u32) -> bool {
+        let lo = u64::from(id) << 32;
+        let p = self.keys.partition_point(|&k| k < lo);
+        self.keys.get(p).is_some_and(|&k| k >> 32 == u64::from(id))
+    }
+}
+
 pub(crate) fn validate(s: &SessionRules) -> Result<(), RuleError> {
-    let mut fars = HashSet::new();
-    for f in &s.fars {
-        if !fars.insert(f.id) {
+    let fars = IdSet::new(s.fars.iter().map(|f| f.id));
+    for (i, f) in s.fars.iter().enumerate() {
+        if fars.repeats_at(i) {
             return Err(err(RuleKind::Far, f.id, RuleErrorReason::DuplicateId));
         }
     }
-    let mut qers = HashSet::new();
-    for q in &s.qers {
-        if !qers.insert(q.id) {
+    let qers = IdSet::new(s.qers.iter().map(|q| q.id));
+    for (i, q) in s.qers.iter().enumerate() {
+        if qers.repeats_at(i) {
             return Err(err(RuleKind::Qer, q.id, RuleErrorReason::DuplicateId));
         }
         if let Some(qfi) = q.qfi.filter(|&v| v > 63) {
             return Err(err(RuleKind::Qer, q.id, RuleErrorReason::BadQfi(qfi)));
         }
     }
-    let mut urrs = HashSet::new();
-    for u in &s.urrs {
-        if !urrs.insert(u.id) {
+    let urrs = IdSet::new(s.urrs.iter().map(|u| u.id));
+    for (i, u) in s.urrs.iter().enumerate() {
+        if urrs.repeats_at(i) {
             return Err(err(RuleKind::Urr, u.id, RuleErrorReason::DuplicateId));
         }
     }
     for u in &s.urrs {
         if let Some(f) = u.far_id_for_quota_action {
-            if !fars.contains(&f) {
+            if !fars.contains(f) {
                 return Err(err(RuleKind::Urr, u.id, RuleErrorReason::UnknownFar(f)));
             }
         }
         for l in &u.linked_urr_ids {
-            if !urrs.contains(l) {
+            if !urrs.contains(*l) {
                 return Err(err(RuleKind::Urr, u.id, RuleErrorReason::UnknownUrr(*l)));
             }
         }
@@ -175,10 +213,10 @@ pub(crate) fn validate(s: &SessionRules) -> Result<(), RuleError> {
             }
         }
     }
-    let mut pdrs = HashSet::new();
-    for p in &s.pdrs {
+    let pdrs = IdSet::new(s.pdrs.iter().map(|p| u32::from(p.id)));
+    for (i, p) in s.pdrs.iter().enumerate() {
         let id = u32::from(p.id);
-        if !pdrs.insert(p.id) {
+        if pdrs.repeats_at(i) {
             return Err(err(RuleKind::Pdr, id, RuleErrorReason::DuplicateId));
         }
         if p.pdi.source_interface.is_none() {
@@ -190,18 +228,18 @@ pub(crate) fn validate(s: &SessionRules) -> Result<(), RuleError> {
         }
         match p.far_id {
             None => return Err(err(RuleKind::Pdr, id, RuleErrorReason::MissingFar)),
-            Some(f) if !fars.contains(&f) => {
+            Some(f) if !fars.contains(f) => {
                 return Err(err(RuleKind::Pdr, id, RuleErrorReason::UnknownFar(f)))
             }
             Some(_) => {}
         }
         for q in &p.qer_ids {
-            if !qers.contains(q) {
+            if !qers.contains(*q) {
                 return Err(err(RuleKind::Pdr, id, RuleErrorReason::UnknownQer(*q)));
             }
         }
         for u in &p.urr_ids {
-            if !urrs.contains(u) {
+            if !urrs.contains(*u) {
                 return Err(err(RuleKind::Pdr, id, RuleErrorReason::UnknownUrr(*u)));
             }
         }
@@ -358,6 +396,63 @@ mod tests {
         });
         s.validate().unwrap();
         s.fars[0].apply_action = ApplyAction(ApplyAction::NOCP);
+        s.validate().unwrap();
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn id_set_agrees_with_a_scan_in_message_order(
+            ids in proptest::collection::vec(0u32..12, 0..24),
+            probe in 0u32..14,
+        ) {
+            let set = IdSet::new(ids.iter().copied());
+            // Reference: the first position whose ID appeared before it.
+            let first = (0..ids.len()).find(|&i| ids[..i].contains(&ids[i]));
+            for i in 0..ids.len() {
+                proptest::prop_assert_eq!(set.repeats_at(i), Some(i) == first);
+            }
+            proptest::prop_assert_eq!(set.contains(probe), ids.contains(&probe));
+        }
+    }
+
+    #[test]
+    fn the_first_broken_rule_in_message_order_is_named() {
+        // QER 1 has a bad QFI and QER 2 appears twice after it: the bad QFI
+        // comes first in the message, so it is the error.
+        let mut s = base();
+        s.qers[0].qfi = Some(70);
+        s.qers.push(Qer {
+            id: 2,
+            ..Default::default()
+        });
+        s.qers.push(Qer {
+            id: 2,
+            ..Default::default()
+        });
+        let e = s.validate().unwrap_err();
+        assert_eq!((e.kind, e.id), (RuleKind::Qer, 1));
+        assert_eq!(e.reason, RuleErrorReason::BadQfi(70));
+        // Two IDs repeated: the repeat that comes first is named.
+        let mut s = base();
+        for id in [5, 6, 6, 5] {
+            s.fars.push(Far {
+                id,
+                ..s.fars[0].clone()
+            });
+        }
+        let e = s.validate().unwrap_err();
+        assert_eq!(
+            (e.kind, e.id, e.reason),
+            (RuleKind::Far, 6, RuleErrorReason::DuplicateId)
+        );
+        // A large message: every ID distinct passes the ID checks.
+        let mut s = base();
+        for id in 2..5000 {
+            s.urrs.push(Urr {
+                id,
+                ..Default::default()
+            });
+        }
         s.validate().unwrap();
     }
 }
