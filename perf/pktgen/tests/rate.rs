@@ -126,6 +126,12 @@ fn one_core_sends_a_million_packets_per_second_over_veth() {
         // Not the receiver's MAC: its IP stack drops the frames at once.
         .args(["--n3-peer-mac", "02:00:00:00:00:fe", "--json"])
         .arg(&json)
+        // Extra pktgen arguments for experiments (e.g. "--tx-ring-frames 1024").
+        .args(
+            std::env::var("PKTGEN_ARGS")
+                .unwrap_or_default()
+                .split_whitespace(),
+        )
         .output()
         .unwrap();
     // Evidence that the receive path ran in the NAPI thread on CPU 1.
