@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use msg::{AckBody, CodecError, Command, CommandError, Event};
+pub use msg::{AckBody, CodecError, Command, CommandError, EncodedCommand, Event};
 use shm::{path_inode, pid_alive, Region};
 pub use shm::{RingCorrupt, LAYOUT_VERSION};
 
@@ -349,6 +349,20 @@ impl ClientEnd {
             return Err(SendError::TooLarge(self.scratch.len()));
         }
         if !ring.push(&self.scratch) {
+            return Err(SendError::Full);
+        }
+        self.region.dp_bell().ring();
+        Ok(())
+    }
+
+    /// Sends a command encoded beforehand and wakes the dataplane's control
+    /// thread.
+    pub fn send_encoded(&mut self, cmd: &EncodedCommand) -> Result<(), SendError> {
+        let ring = self.region.cmd_ring(self.slot);
+        if cmd.bytes().len() > ring.max_record() {
+            return Err(SendError::TooLarge(cmd.bytes().len()));
+        }
+        if !ring.push(cmd.bytes()) {
             return Err(SendError::Full);
         }
         self.region.dp_bell().ring();

@@ -173,6 +173,71 @@ pub fn encode<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), CodecError
     Ok(())
 }
 
+/// A command already encoded for the control channel, with its request ID.
+///
+/// A client that keeps the rules it sends (pfcp-ctl keeps each session's
+/// state) encodes them straight from its own copy with
+/// [`EncodedCommand::session_put`] instead of cloning them into a
+/// [`Command`] first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedCommand {
+    req: u64,
+    bytes: Vec<u8>,
+}
+
+impl EncodedCommand {
+    /// Encodes `cmd`.
+    pub fn new(cmd: &Command) -> Result<Self, CodecError> {
+        let mut bytes = Vec::new();
+        encode(cmd, &mut bytes)?;
+        Ok(Self {
+            req: cmd.req(),
+            bytes,
+        })
+    }
+
+    /// The bytes of `Command::SessionPut { req, rules }`, encoded from
+    /// borrowed rules.
+    pub fn session_put(req: u64, rules: &SessionRules) -> Result<Self, CodecError> {
+        let mut bytes = Vec::with_capacity(512);
+        encode(&SessionPutRef { req, rules }, &mut bytes)?;
+        Ok(Self { req, bytes })
+    }
+
+    /// The command's request ID.
+    pub fn req(&self) -> u64 {
+        self.req
+    }
+
+    /// The encoded command.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Decodes the command again (tests and tools).
+    pub fn decode(&self) -> Result<Command, CodecError> {
+        decode(&self.bytes)
+    }
+}
+
+/// `Command::SessionPut` with borrowed rules. Serialized exactly as serde
+/// derives the enum variant (index 0, fields `req` then `rules`); a test
+/// compares the bytes with those of the owned command.
+struct SessionPutRef<'a> {
+    req: u64,
+    rules: &'a SessionRules,
+}
+
+impl Serialize for SessionPutRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStructVariant;
+        let mut v = s.serialize_struct_variant("Command", 0, "SessionPut", 2)?;
+        v.serialize_field("req", &self.req)?;
+        v.serialize_field("rules", self.rules)?;
+        v.end()
+    }
+}
+
 /// Decodes a message.
 pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, CodecError> {
     postcard::from_bytes(bytes).map_err(|e| CodecError::Postcard(e.to_string()))

@@ -281,3 +281,57 @@ fn notifier_fires_once_per_arming() {
     .unwrap();
     rx.recv_timeout(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn a_session_put_encoded_from_borrowed_rules_is_the_same_bytes() {
+    for counted in [false, true] {
+        let rules = upf_testkit::packets::BasicSession {
+            seid: 0xfeed_0001,
+            ue: "10.60.0.7".parse().unwrap(),
+            upf_n3: "192.0.2.1".parse().unwrap(),
+            gnb: "192.0.2.9".parse().unwrap(),
+            ul_teid: 0x100,
+            dl_teid: 0x200,
+            qfi: 9,
+            network_instance: Some("internet"),
+            counted,
+        }
+        .rules();
+        let owned = Command::SessionPut {
+            req: 300 + counted as u64,
+            rules: rules.clone(),
+        };
+        let borrowed = EncodedCommand::session_put(owned.req(), &rules).unwrap();
+        assert_eq!(borrowed, EncodedCommand::new(&owned).unwrap());
+        assert_eq!(borrowed.req(), owned.req());
+        assert_eq!(borrowed.decode().unwrap(), owned);
+    }
+}
+
+#[test]
+fn encoded_commands_travel_like_commands() {
+    let dir = tmpdir("enc");
+    let mut dp = DataplaneEnd::create(&dir, small()).unwrap();
+    let mut c = ClientEnd::attach(&dir, SLOT_PFCP).unwrap();
+    let put = EncodedCommand::session_put(
+        5,
+        &SessionRules {
+            seid: 77,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    c.send_encoded(&put).unwrap();
+    c.send_encoded(&EncodedCommand::new(&Command::Ping { req: 6 }).unwrap())
+        .unwrap();
+    assert_eq!(dp.recv(SLOT_PFCP).unwrap(), Some(put.decode().unwrap()));
+    assert_eq!(dp.recv(SLOT_PFCP).unwrap(), Some(Command::Ping { req: 6 }));
+    let big = EncodedCommand::new(&Command::PfdPut {
+        req: 1,
+        application_id: "x".repeat(5000),
+        pfds: vec![],
+    })
+    .unwrap();
+    assert!(matches!(c.send_encoded(&big), Err(SendError::TooLarge(_))));
+    assert_eq!(dp.recv(SLOT_PFCP).unwrap(), None);
+}

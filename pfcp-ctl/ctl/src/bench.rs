@@ -181,8 +181,9 @@ pub fn node_config(smf: Ipv4Addr) -> crate::node::NodeConfig {
 
 /// Runs `iters` standard establishments from `smf` (port 8805) on a fresh
 /// node with the association set up, each answered by an injected
-/// dataplane Ack; with `full` also encodes the control-channel command and
-/// the journal record as the shell and the journal thread would. Returns
+/// dataplane Ack (the node hands out the control-channel command already
+/// encoded); with `full` also encodes the journal record as the journal
+/// thread would. Returns
 /// the node and the time the establishments took (set-up excluded).
 pub fn establishments(
     smf: Ipv4Addr,
@@ -191,7 +192,7 @@ pub fn establishments(
 ) -> (crate::node::Node, std::time::Duration) {
     use crate::node::{Node, Out};
     use pfcp_codec::msg as m;
-    use upf_ctrl::msg::{AckBody, Command, Event};
+    use upf_ctrl::msg::{AckBody, Event};
     let from = std::net::SocketAddr::from((smf, 8805));
     let mut n = Node::new(
         node_config(smf),
@@ -211,7 +212,6 @@ pub fn establishments(
     n.datagram(0, from, &assoc.to_bytes(), &mut out);
     out.clear();
     let mut tpl = Template::establishment(NodeId::Ipv4(smf), smf, Ipv4Addr::new(198, 18, 3, 1));
-    let mut cmd_buf = Vec::with_capacity(1024);
     let mut journal_buf = Vec::with_capacity(4096);
     let start = std::time::Instant::now();
     for i in 0..iters {
@@ -220,12 +220,8 @@ pub fn establishments(
         let mut req = 0;
         for o in out.drain(..) {
             if let Out::Dp(c) = o {
-                if full {
-                    let _ = upf_ctrl::msg::encode(&c, &mut cmd_buf);
-                }
-                if let Command::SessionPut { req: r, .. } = c {
-                    req = r;
-                }
+                req = c.req();
+                std::hint::black_box(c);
             }
         }
         n.dp_event(

@@ -9,8 +9,8 @@ use pfcp_codec::error::{Cause, DecodeError, IeError};
 use pfcp_codec::group as g;
 use pfcp_codec::ie::{self as i, t};
 use pfcp_codec::msg::{self as m, mt, Message, Pdu};
-use tracing::{debug, info, warn};
-use upf_ctrl::msg::{Command, CommandError, Event};
+use tracing::{debug, error, info, warn};
+use upf_ctrl::msg::{Command, CommandError, EncodedCommand, Event};
 use upf_rules::report::UsageReport;
 use upf_rules::{ApplyAction, Pfd, RuleError, RuleErrorReason};
 
@@ -83,8 +83,9 @@ pub enum Out {
         /// Bytes.
         data: Vec<u8>,
     },
-    /// A command for the dataplane.
-    Dp(Command),
+    /// A command for the dataplane, encoded (a session's rules are encoded
+    /// from the node's copy, not cloned into a [`Command`]).
+    Dp(EncodedCommand),
     /// A record for the journal (write it before sending the datagrams
     /// produced in the same step).
     Journal(Record),
@@ -161,8 +162,7 @@ enum OpKind {
 
 /// One command of an operation.
 enum Step {
-    /// SessionPut of the operation's new state (built when sent, so the
-    /// rules are cloned once, for the command itself).
+    /// SessionPut of the operation's new state (encoded from it when sent).
     Put,
     /// Any other command.
     Cmd(Command),
@@ -547,7 +547,7 @@ impl Node {
     /// operation's own command carries their newest rules.
     pub fn resync_start(&mut self, out: &mut Vec<Out>) {
         let r = self.req();
-        out.push(Out::Dp(Command::SyncBegin { req: r }));
+        push_dp(out, &Command::SyncBegin { req: r });
         let mut keys: Vec<u64> = self.sessions.keys().copied().collect();
         keys.sort_unstable();
         let mut ops: Vec<u64> = self.ops.keys().copied().collect();
@@ -580,11 +580,16 @@ impl Node {
             if self.busy.contains_key(&s) && !rs.op_seids.contains(&s) {
                 continue;
             }
-            let Some(rules) = self.sessions.get(&s).map(|st| st.rules.clone()) else {
+            if !self.sessions.contains_key(&s) {
                 continue;
-            };
+            }
             let r = self.req();
-            out.push(Out::Dp(Command::SessionPut { req: r, rules }));
+            if let Some(st) = self.sessions.get(&s) {
+                match EncodedCommand::session_put(r, &st.rules) {
+                    Ok(c) => out.push(Out::Dp(c)),
+                    Err(e) => error!(seid = s, error = %e, "session not encoded for the resync"),
+                }
+            }
         }
         rs.pos = end;
         if rs.pos < rs.keys.len() {
@@ -598,11 +603,14 @@ impl Node {
             .collect();
         for (application_id, pfds) in apps {
             let req = self.req();
-            out.push(Out::Dp(Command::PfdPut {
-                req,
-                application_id,
-                pfds,
-            }));
+            push_dp(
+                out,
+                &Command::PfdPut {
+                    req,
+                    application_id,
+                    pfds,
+                },
+            );
         }
         for old in rs.ops {
             let Some(mut op) = self.ops.remove(&old) else {
@@ -612,15 +620,19 @@ impl Node {
                 continue;
             };
             let req = self.req();
-            let Some(cmd) = materialize(&op, &step, req) else {
-                continue;
+            let cmd = match materialize(&op, &step, req) {
+                Ok(c) => c,
+                Err(e) => {
+                    error!(seid = op.seid, error = %e, "command not encoded for the resync");
+                    continue;
+                }
             };
             op.cur = Some(step);
             out.push(Out::Dp(cmd));
             self.ops.insert(req, op);
         }
         let r = self.req();
-        out.push(Out::Dp(Command::SyncEnd { req: r }));
+        push_dp(out, &Command::SyncEnd { req: r });
         true
     }
 
@@ -967,11 +979,14 @@ impl Node {
                 pfds: pfds.clone(),
             }));
             let req = self.req();
-            out.push(Out::Dp(Command::PfdPut {
-                req,
-                application_id: app,
-                pfds,
-            }));
+            push_dp(
+                out,
+                &Command::PfdPut {
+                    req,
+                    application_id: app,
+                    pfds,
+                },
+            );
         }
         let rsp = Message::PfdManagementResponse(m::PfdManagementResponse {
             cause: cause_ie(Cause::RequestAccepted),
@@ -1198,7 +1213,7 @@ impl Node {
                 self.establish(now, from, &peer, pdu.seq, r, out)
             }
             Message::SessionModificationRequest(r) => self.modify(now, from, seid, pdu.seq, r, out),
-            Message::SessionDeletionRequest(_) => self.delete(from, seid, pdu.seq, out),
+            Message::SessionDeletionRequest(_) => self.delete(now, from, seid, pdu.seq, out),
             _ => {}
         }
     }
@@ -1292,7 +1307,7 @@ impl Node {
                     reports: Vec::new(),
                     rsp: mt::SESSION_ESTABLISHMENT_RESPONSE,
                 };
-                self.begin_op(op, out);
+                self.begin_op(now, op, out);
             }
             Err(e) => {
                 txn.rollback(&mut self.alloc);
@@ -1405,10 +1420,10 @@ impl Node {
             reports: Vec::new(),
             rsp: mt::SESSION_MODIFICATION_RESPONSE,
         };
-        self.begin_op(op, out);
+        self.begin_op(now, op, out);
     }
 
-    fn delete(&mut self, from: SocketAddr, seid: u64, seq: u32, out: &mut Vec<Out>) {
+    fn delete(&mut self, now: u64, from: SocketAddr, seid: u64, seq: u32, out: &mut Vec<Out>) {
         let Some(cur) = self.sessions.get(&seid) else {
             return;
         };
@@ -1424,23 +1439,27 @@ impl Node {
             reports: Vec::new(),
             rsp: mt::SESSION_DELETION_RESPONSE,
         };
-        self.begin_op(op, out);
+        self.begin_op(now, op, out);
     }
 
     /// Starts a new operation (counted against its peer until finished).
-    fn begin_op(&mut self, op: Op, out: &mut Vec<Out>) {
+    fn begin_op(&mut self, now: u64, op: Op, out: &mut Vec<Out>) {
         *self.in_flight.entry(op.peer.ip()).or_default() += 1;
-        self.start_op(op, out);
+        self.start_op(now, op, out);
     }
 
     /// Sends the next command of `op` and parks it under its request ID.
-    fn start_op(&mut self, mut op: Op, out: &mut Vec<Out>) {
+    fn start_op(&mut self, now: u64, mut op: Op, out: &mut Vec<Out>) {
         let Some(step) = op.next.pop_front() else {
             return;
         };
         let req = self.req();
-        let Some(cmd) = materialize(&op, &step, req) else {
-            return;
+        let cmd = match materialize(&op, &step, req) {
+            Ok(c) => c,
+            Err(e) => {
+                error!(seid = op.seid, error = %e, "command not encoded");
+                return self.finish(now, op, Some(e), out);
+            }
         };
         op.cur = Some(step);
         out.push(Out::Dp(cmd));
@@ -1716,7 +1735,7 @@ impl Node {
             Ok(mut b) => {
                 op.reports.append(&mut b.usage);
                 if !op.next.is_empty() {
-                    return self.start_op(op, out);
+                    return self.start_op(now, op, out);
                 }
                 self.finish(now, op, None, out);
             }
@@ -1922,7 +1941,7 @@ impl Node {
             self.release(&s);
             self.cp_remove(&s.peer_node, s.cp.seid);
             let req = self.req();
-            out.push(Out::Dp(Command::SessionDelete { req, seid }));
+            push_dp(out, &Command::SessionDelete { req, seid });
             out.push(Out::Journal(Record::SessionGone { seid }));
         }
     }
@@ -2096,29 +2115,40 @@ impl Node {
     }
 }
 
-/// The command of `step` under request ID `req`.
 /// The CP SEID index of one peer is sized for its share of the expected
 /// sessions (all of them when any SMF may associate).
 fn expected_per_peer(cfg: &NodeConfig) -> usize {
     cfg.expected_sessions.min(cfg.max_sessions) / cfg.allowed.len().max(1)
 }
 
-fn materialize(op: &Op, step: &Step, req: u64) -> Option<Command> {
-    match step {
+/// The command of `step` under request ID `req`, encoded.
+fn materialize(op: &Op, step: &Step, req: u64) -> Result<EncodedCommand, CommandError> {
+    let encoded = match step {
         Step::Put => match &op.kind {
             OpKind::Establish { state, .. } | OpKind::Modify { state, .. } => {
-                Some(Command::SessionPut {
-                    req,
-                    rules: state.rules.clone(),
-                })
+                EncodedCommand::session_put(req, &state.rules)
             }
-            OpKind::Delete => None,
+            OpKind::Delete => {
+                return Err(CommandError::Rejected(
+                    "a deletion has no rules to put".into(),
+                ))
+            }
         },
         Step::Cmd(c) => {
             let mut c = c.clone();
             set_req(&mut c, req);
-            Some(c)
+            EncodedCommand::new(&c)
         }
+    };
+    encoded.map_err(|e| CommandError::Rejected(e.to_string()))
+}
+
+/// Encodes `cmd` into `out` (encoding our own commands does not fail; if it
+/// did, the command is logged and left out).
+fn push_dp(out: &mut Vec<Out>, cmd: &Command) {
+    match EncodedCommand::new(cmd) {
+        Ok(c) => out.push(Out::Dp(c)),
+        Err(e) => error!(req = cmd.req(), error = %e, "command not encoded"),
     }
 }
 

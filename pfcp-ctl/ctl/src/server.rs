@@ -30,7 +30,7 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use tracing::{debug, error, info, warn};
 use upf_config::{Config, Fsync, PeerFailurePolicy, Role, ShutdownPolicy};
-use upf_ctrl::{ClientEnd, Command, DataplaneStatus, SLOT_PFCP};
+use upf_ctrl::{ClientEnd, DataplaneStatus, EncodedCommand, SLOT_PFCP};
 
 use crate::convert::NTP_UNIX_OFFSET;
 use crate::journal::{Journal, SyncPolicy, Writer};
@@ -250,7 +250,7 @@ struct Shell {
     route: HashMap<IpAddr, usize>,
     overload_drops: u64,
     out: Vec<Out>,
-    dp_backlog: VecDeque<Command>,
+    dp_backlog: VecDeque<EncodedCommand>,
     buf: Vec<u8>,
     clock: Instant,
     next_rr: usize,
@@ -437,7 +437,7 @@ impl Shell {
         self.held.release(done, sends);
         if let Some(c) = ctrl.as_mut() {
             while let Some(cmd) = self.dp_backlog.pop_front() {
-                match c.send(&cmd) {
+                match c.send_encoded(&cmd) {
                     Ok(()) => {}
                     Err(upf_ctrl::SendError::Full) => {
                         self.dp_backlog.push_front(cmd);

@@ -67,7 +67,7 @@ fn sends(out: &[Out]) -> Vec<Pdu> {
 fn dp(out: &[Out]) -> Vec<Command> {
     out.iter()
         .filter_map(|o| match o {
-            Out::Dp(c) => Some(c.clone()),
+            Out::Dp(c) => Some(c.decode().expect("the node's commands decode")),
             _ => None,
         })
         .collect()
