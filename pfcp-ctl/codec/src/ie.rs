@@ -274,11 +274,11 @@ pub fn get_opt<T: IeValue>(
 
 /// Every IE of `ie_type`, with the same error policy as [`get_opt`].
 pub fn get_many<T: IeValue>(ies: &[RawIe<'_>], ie_type: u16, depth: u8) -> Result<Vec<T>, IeError> {
-    let mut out = Vec::new();
-    for ie in ies
-        .iter()
-        .filter(|i| i.ie_type == ie_type && i.enterprise.is_none())
-    {
+    let wanted = |i: &&RawIe<'_>| i.ie_type == ie_type && i.enterprise.is_none();
+    // Counted first so that the vector is allocated once, at its size (a
+    // grouped value such as Create PDR is large, and growing it copies).
+    let mut out = Vec::with_capacity(ies.iter().filter(wanted).count());
+    for ie in ies.iter().filter(wanted) {
         match T::decode(ie.value, ie_type, depth + 1) {
             Ok(v) => out.push(v),
             Err(e) if T::GROUPED => return Err(e),

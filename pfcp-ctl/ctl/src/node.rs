@@ -234,7 +234,7 @@ pub struct Node {
     /// Token bucket of `max_request_rate`: tokens, last refill (ms).
     bucket: (f64, u64),
     /// Operations waiting for the dataplane per peer address.
-    in_flight: HashMap<IpAddr, usize>,
+    in_flight: FxHashMap<IpAddr, usize>,
     /// Refused association attempts not logged yet, and when we last logged.
     refused_log: (u64, u64),
     /// The resync under way, if any.
@@ -380,7 +380,7 @@ impl Node {
             pfds: restored.pfds,
             ddn: Vec::new(),
             bucket: (rate, now),
-            in_flight: HashMap::new(),
+            in_flight: FxHashMap::default(),
             refused_log: (0, 0),
             resyncing: None,
             release_deadline: None,
