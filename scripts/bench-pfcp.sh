@@ -21,7 +21,7 @@ NICE=${PRIO:+nice -n $PRIO}
 PORT=${PFCP_PORT:-8805}
 # CTL=path runs that pfcp-ctl binary instead of the one built here (A/B
 # comparisons of two builds on the same noisy machine); DP=path the same
-# for upf-dataplane.
+# for upf-dataplane and SIM=path for smfsim.
 if ss -Hlun "sport = :$PORT" | grep -q .; then
   echo "bench-pfcp: UDP port $PORT is in use (another run?); set PFCP_PORT" >&2
   exit 1
@@ -77,17 +77,21 @@ stop() {
   ctl= dp=
   rm -rf "$dir/run" "$dir/state"
 }
-sim() { $NICE "$bin/smfsim" --upf 127.0.0.1:$PORT --bind 127.0.0.2:$PORT --node-id 127.0.0.2 --t1 3s "$@"; }
+sim() { $NICE "${SIM:-$bin/smfsim}" --upf 127.0.0.1:$PORT --bind 127.0.0.2:$PORT --node-id 127.0.0.2 --t1 3s "$@"; }
 rss() { awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/$1/status; }
 # Context switches of every thread of a process (each is a sleep and a wake-up, or a preemption).
 csw() { cat /proc/$1/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n}'; }
+# CPU seconds of this shell's finished children (user + system), from
+# `times` (run in this shell, not in a command substitution's subshell).
+child_cpu() { times > "$dir/times"; awk 'NR == 2 {
+  split($1, u, "m"); split($2, s, "m"); printf "%.3f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$dir/times"; }
 if [ "$what" = rate ] || [ "$what" = all ]; then
   echo "== establishments per second (as fast as a window of 1024 allows)"
   start
-  u0=$(awk '{print $14+$15}' /proc/$ctl/stat); d0=$(awk '{print $14+$15}' /proc/$dp/stat); c0=$(csw $ctl); t0=$(date +%s.%N)
+  u0=$(awk '{print $14+$15}' /proc/$ctl/stat); d0=$(awk '{print $14+$15}' /proc/$dp/stat); c0=$(csw $ctl); child_cpu > "$dir/s0"; t0=$(date +%s.%N)
   sim -n "$RATE_N" --rate 0 --window 1024 --no-delete --no-release
-  u1=$(awk '{print $14+$15}' /proc/$ctl/stat); d1=$(awk '{print $14+$15}' /proc/$dp/stat); c1=$(csw $ctl); t1=$(date +%s.%N)
-  echo "CPU during the run: pfcp-ctl $(echo "($u1-$u0)/100/($t1-$t0)" | bc -l | cut -c1-4) cores ($(echo "($u1-$u0)*10000/$RATE_N" | bc -l | cut -c1-5) µs per establishment), dataplane $(echo "($d1-$d0)/100/($t1-$t0)" | bc -l | cut -c1-4) cores; pfcp-ctl context switches $(echo "($c1-$c0)/$RATE_N" | bc -l | cut -c1-5) per establishment (load average $(cut -d' ' -f1 /proc/loadavg))"
+  u1=$(awk '{print $14+$15}' /proc/$ctl/stat); d1=$(awk '{print $14+$15}' /proc/$dp/stat); c1=$(csw $ctl); child_cpu > "$dir/s1"; s0=$(cat "$dir/s0"); s1=$(cat "$dir/s1"); t1=$(date +%s.%N)
+  echo "CPU during the run: pfcp-ctl $(echo "($u1-$u0)/100/($t1-$t0)" | bc -l | cut -c1-4) cores ($(echo "($u1-$u0)*10000/$RATE_N" | bc -l | cut -c1-5) µs per establishment), dataplane $(echo "($d1-$d0)/100/($t1-$t0)" | bc -l | cut -c1-4) cores, smfsim $(echo "($s1-$s0)/($t1-$t0)" | bc -l | cut -c1-4) cores; pfcp-ctl context switches $(echo "($c1-$c0)/$RATE_N" | bc -l | cut -c1-5) per establishment (load average $(cut -d' ' -f1 /proc/loadavg))"
   stop
 fi
 if [ "$what" = latency ] || [ "$what" = all ]; then

@@ -419,7 +419,7 @@ impl Sim {
     }
 
     fn session_outstanding(&self) -> usize {
-        self.txn.count(|k| k.session().is_some())
+        self.txn.sessions_outstanding()
     }
 
     fn step(&mut self, now: u64, out: &mut Vec<Vec<u8>>) {
@@ -500,7 +500,7 @@ impl Sim {
                 }
             }
             Stage::Releasing => {
-                if self.txn.count(|k| *k == Kind::Release) == 0 {
+                if self.txn.releases_outstanding() == 0 {
                     self.stage = Stage::Done;
                 }
             }
