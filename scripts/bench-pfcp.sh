@@ -16,6 +16,10 @@ RATE_N=${RATE_N:-200000}
 # PRIO=-10 runs the measured processes at that nice level: on a shared
 # machine it separates pfcp-ctl's own latency from other work's.
 NICE=${PRIO:+nice -n $PRIO}
+# PIN=1 gives pfcp-ctl CPU 1 to itself and puts the dataplane and smfsim on
+# CPU 0, so that pfcp-ctl's rate is that of one core it does not share.
+CTL_CPU=${PIN:+taskset -c 1}
+OTHER_CPU=${PIN:+taskset -c 0}
 # PFCP_PORT: the N4 port on 127.0.0.1 (and smfsim's on 127.0.0.2), so two
 # runs can share a machine.
 PORT=${PFCP_PORT:-8805}
@@ -64,10 +68,10 @@ network_instance = "internet"
 ipv4 = "10.0.0.0/8"
 TOML
 start() {
-  $NICE "${DP:-$bin/upf-dataplane}" run -c "$dir/upf.toml" > "$dir/dataplane.log" 2>&1 &
+  $OTHER_CPU $NICE "${DP:-$bin/upf-dataplane}" run -c "$dir/upf.toml" > "$dir/dataplane.log" 2>&1 &
   dp=$!
   for _ in $(seq 100); do [ -S "$dir/run/dataplane.sock" ] && break; sleep 0.05; done
-  $NICE "${CTL:-$bin/pfcp-ctl}" run -c "$dir/upf.toml" > "$dir/pfcp-ctl.log" 2>&1 &
+  $CTL_CPU $NICE "${CTL:-$bin/pfcp-ctl}" run -c "$dir/upf.toml" > "$dir/pfcp-ctl.log" 2>&1 &
   ctl=$!
   sleep 1.5
 }
@@ -77,7 +81,7 @@ stop() {
   ctl= dp=
   rm -rf "$dir/run" "$dir/state"
 }
-sim() { $NICE "${SIM:-$bin/smfsim}" --upf 127.0.0.1:$PORT --bind 127.0.0.2:$PORT --node-id 127.0.0.2 --t1 3s "$@"; }
+sim() { $OTHER_CPU $NICE "${SIM:-$bin/smfsim}" --upf 127.0.0.1:$PORT --bind 127.0.0.2:$PORT --node-id 127.0.0.2 --t1 3s "$@"; }
 rss() { awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/$1/status; }
 # Context switches of every thread of a process (each is a sleep and a wake-up, or a preemption).
 csw() { cat /proc/$1/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n}'; }
