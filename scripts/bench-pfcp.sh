@@ -13,6 +13,8 @@ SESSIONS=${SESSIONS:-1000000}
 RATE_N=${RATE_N:-200000}
 # BUSY=1 runs the dataplane as on dedicated cores (busy_poll, worker
 # pinned to CPU 1, control thread to CPU 0).
+# CONTROL_SPIN=100ms (with BUSY=1): the control thread polls that long
+# after its last command before it sleeps (dataplane.control_idle_spin).
 # PRIO=-10 runs the measured processes at that nice level: on a shared
 # machine it separates pfcp-ctl's own latency from other work's.
 NICE=${PRIO:+nice -n $PRIO}
@@ -53,6 +55,7 @@ level = "warn"
 backend = "memory"
 workers = ${WORKERS:-1}
 $( [ -n "${BUSY:-}" ] && printf 'busy_poll = true\ncores = [1]\ncontrol_core = 0\n' )
+$( [ -n "${CONTROL_SPIN:-}" ] && printf 'control_idle_spin = "%s"\n' "$CONTROL_SPIN" )
 buffers = 4096
 expected_sessions = $((SESSIONS + 100000))
 $(cat scripts/configs/memory-interfaces.toml)

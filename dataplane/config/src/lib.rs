@@ -149,6 +149,9 @@ pub struct DataplaneConfig {
     /// Workers spin when idle instead of sleeping (isolated cores; the
     /// lowest latency for rule changes and the first packet after a pause).
     pub busy_poll: bool,
+    /// With `busy_poll`: how long the control thread keeps polling for the
+    /// next command after its last work before it sleeps on the doorbell.
+    pub control_idle_spin: Duration,
     /// Packets per burst (1..=32).
     pub burst_size: usize,
     /// Packet buffers per worker.
@@ -185,6 +188,7 @@ impl Default for DataplaneConfig {
             cores: Vec::new(),
             control_core: None,
             busy_poll: false,
+            control_idle_spin: Duration::from_millis(1),
             burst_size: 32,
             buffers: 16384,
             buffer_headroom: 256,

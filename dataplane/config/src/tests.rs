@@ -269,6 +269,21 @@ fn busy_poll_is_a_dataplane_setting_for_every_backend() {
     let c = Config::from_str_named(&on, "upf.toml").unwrap();
     assert!(c.dataplane.busy_poll);
     assert!(!c.dataplane.dpdk.busy_poll);
+    assert_eq!(
+        c.dataplane.control_idle_spin.get(),
+        std::time::Duration::from_millis(1)
+    );
+    let spin = GOOD.replace("workers = 2", "workers = 2\ncontrol_idle_spin = \"250ms\"");
+    let c = Config::from_str_named(&spin, "upf.toml").unwrap();
+    assert_eq!(
+        c.dataplane.control_idle_spin.get(),
+        std::time::Duration::from_millis(250)
+    );
+    let p = problems(&GOOD.replace(
+        "workers = 2",
+        "workers = 2\ncontrol_idle_spin = \"5 fortnights\"",
+    ));
+    assert!(p[0].contains("dataplane.control_idle_spin"), "{}", p[0]);
     let bad = GOOD.replace("workers = 2", "workers = 2\nbusy_poll = \"yes\"");
     let p = problems(&bad);
     assert!(p[0].contains("dataplane.busy_poll"), "{}", p[0]);

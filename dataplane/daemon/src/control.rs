@@ -166,9 +166,9 @@ pub struct Control<B: PacketBuf> {
     neighbors: HashMap<IpAddr, [u8; 6]>,
     backlog: Vec<VecDeque<Event>>,
     echo_interval_ns: u64,
-    /// Cores are dedicated (`busy_poll`): after work, spin for a while
-    /// instead of sleeping on the doorbell.
-    spin_after_work: bool,
+    /// Cores are dedicated (`busy_poll`): after work, keep polling for this
+    /// many nanoseconds instead of sleeping on the doorbell (0: sleep).
+    spin_after_work_ns: u64,
     echo_retries: u32,
     echo_seq: u16,
     local: ControlStats,
@@ -224,7 +224,11 @@ impl<B: PacketBuf> Control<B> {
             peers: HashMap::new(),
             neighbors: HashMap::new(),
             backlog: (0..slots).map(|_| VecDeque::new()).collect(),
-            spin_after_work: cfg.dataplane.busy_poll || cfg.dataplane.dpdk.busy_poll,
+            spin_after_work_ns: if cfg.dataplane.busy_poll || cfg.dataplane.dpdk.busy_poll {
+                cfg.dataplane.control_idle_spin.as_nanos_u64()
+            } else {
+                0
+            },
             echo_interval_ns: cfg
                 .dataplane
                 .gtpu_echo_interval
@@ -382,7 +386,7 @@ impl<B: PacketBuf> Control<B> {
                 last_work = now;
             } else if self.pending.is_empty() {
                 owed_since = None;
-                if self.spin_after_work && now.saturating_sub(last_work) < 1_000_000 {
+                if now.saturating_sub(last_work) < self.spin_after_work_ns {
                     // Dedicated cores: the next command of a burst of
                     // changes is picked up without a futex wake-up.
                     std::thread::yield_now();
